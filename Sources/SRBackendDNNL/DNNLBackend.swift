@@ -1,0 +1,39 @@
+public import SRCore
+internal import CDNNL
+
+/// oneDNN CPU backend: fuses element-wise tails into convolutions as post-ops, keeps activations in the layouts the
+/// primitives prefer (blocked, e.g. `nChw16c`) between ops, and plans one arena of reused buffers per input shape.
+public struct DNNLBackend: Backend {
+    public var name: String { "onednn" }
+    /// Convolution algorithm choice.
+    public var convolutionAlgorithm: ConvolutionAlgorithm
+
+    public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
+        case direct
+        /// Lets oneDNN choose (Winograd where it has a kernel for the shape).
+        case auto
+    }
+
+    public init(convolutionAlgorithm: ConvolutionAlgorithm = .direct) {
+        self.convolutionAlgorithm = convolutionAlgorithm
+        _ = DNNLContext.shared
+    }
+
+    /// Sets the number of worker threads oneDNN's OpenMP runtime uses (process-wide).
+    public static func setThreads(_ n: Int) {
+        omp_set_num_threads(Int32(max(1, n)))
+    }
+
+    public static var threads: Int { Int(omp_get_max_threads()) }
+
+    public func supports(_ op: Op) -> Bool {
+        // Ops without a oneDNN primitive run through the reference kernel on plain layouts inside the executable.
+        true
+    }
+
+    public func compile(_ graph: Graph, inputShape: Shape) throws -> any Executable {
+        let shapes = try graph.inferShapes(inputs: [inputShape])
+        var compiler = DNNLCompiler(graph: graph, shapes: shapes, algorithm: convolutionAlgorithm)
+        return try compiler.compile()
+    }
+}

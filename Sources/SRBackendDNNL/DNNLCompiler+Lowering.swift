@@ -1,0 +1,359 @@
+internal import CDNNL
+import SRCore
+import SRBackendReference
+
+extension DNNLCompiler {
+    /// Lowers one node that is not part of a fused chain.
+    mutating func lower(_ id: ValueID) throws {
+        let node = graph.nodes[id]
+        switch node.op {
+        case .input:
+            return
+        case .constant(let t):
+            let desc = try MD.plain(shapes[id])
+            _ = try permanentMemory(desc, data: t.data)
+            md[id] = desc
+            constantRefs[id] = .permanent(permanent.count - 1)
+        case .conv2d, .deconv2d, .linear:
+            try lowerHead(id, postOps: [], as: id)
+        case .activation(let a):
+            try lowerActivation(id, a)
+        case .binary(let b):
+            try lowerBinary(id, b)
+        case .weightedSum(let c):
+            try lowerSum(id, c)
+        case .concat:
+            try lowerConcat(id)
+        case .crop(let c):
+            try lowerCrop(id, c)
+        case .pixelShuffle(let r, let mode):
+            try lowerShuffle(id, r, unshuffle: false, mode: mode)
+        case .pixelUnshuffle(let r):
+            try lowerShuffle(id, r, unshuffle: true, mode: .channelsFirst)
+        case .resize(let r):
+            try lowerResize(id, r)
+        case .pool(let p):
+            try lowerPool(id, p)
+        }
+    }
+
+    // MARK: - Convolution, deconvolution, linear (+ post-ops)
+
+    /// Lowers a conv/deconv/linear head with `postOps` fused, defining value `result`.
+    /// Throws `FusionFailed` when oneDNN cannot create the fused primitive.
+    mutating func lowerHead(_ head: ValueID, postOps: [PostOp], as result: ValueID) throws {
+        let node = graph.nodes[head]
+        let x = node.inputs[0]
+        let attributes = try PrimitiveAttributes()
+        var ops: [PostOp] = []
+        switch node.op {
+        case .conv2d(let p): if let a = p.activation { ops.append(PostOp(a)) }
+        case .deconv2d(let p): if let a = p.activation { ops.append(PostOp(a)) }
+        case .linear(let l): if let a = l.activation { ops.append(PostOp(a)) }
+        default: fatalError("lowerHead on \(node.op.kind)")
+        }
+        ops += postOps
+        let outShape = shapes[head]
+        var binaryDescs: [Int: dnnl_memory_desc_t] = [:]
+        for (i, op) in ops.enumerated() {
+            switch op {
+            case .eltwise(let alg, let a, let b): try attributes.appendEltwise(alg, alpha: a, beta: b)
+            case .prelu: try attributes.appendPReLU(perChannel: true)
+            case .binary(let alg, let other):
+                let desc = shapes[other] == outShape ? md[other]! : try MD.plain(shapes[other])
+                binaryDescs[i] = desc
+                try attributes.appendBinary(alg, src1: desc)
+            }
+        }
+        try attributes.commit()
+
+        let pd: PrimitiveDescriptor
+        var weightsMemory: Memory
+        var biasMemory: Memory?
+        let name = node.name
+        do {
+            switch node.op {
+            case .conv2d(let p):
+                (pd, weightsMemory, biasMemory) = try convolution(p, input: shapes[x], output: outShape, attributes, name)
+            case .deconv2d(let p):
+                (pd, weightsMemory, biasMemory) = try deconvolution(p, input: shapes[x], output: outShape, attributes, name)
+            case .linear(let l):
+                (pd, weightsMemory, biasMemory) = try innerProduct(l, input: shapes[x], attributes, name)
+            default: fatalError("unreachable")
+            }
+        } catch let error as BackendError {
+            if !postOps.isEmpty { throw FusionFailed() }
+            throw error
+        }
+
+        let src = try use(x, as: pd.query(dnnl_query_src_md))
+        var args: [(Int32, Memory)] = [(DNNL_ARG_SRC, src), (DNNL_ARG_WEIGHTS, weightsMemory)]
+        if let biasMemory { args.append((DNNL_ARG_BIAS, biasMemory)) }
+        let dst: Memory
+        if case .linear = node.op {
+            // Inner product writes [n, o]; the value is the same bytes viewed as plain [n, o, 1, 1].
+            md[result] = try MD.plain(shapes[result])
+            _ = define(.value(result), md[result]!)
+            dst = view(.value(result), pd.query(dnnl_query_dst_md))
+        } else {
+            dst = output(result, pd.query(dnnl_query_dst_md))
+        }
+        args.append((DNNL_ARG_DST, dst))
+        for (i, op) in ops.enumerated() {
+            switch op {
+            case .eltwise: break
+            case .binary(_, let other):
+                args.append((cdnnl_arg_post_op_src1(Int32(i)), try use(other, as: binaryDescs[i]!)))
+            case .prelu(let slopes):
+                let desc = try MD.tagged([1, slopes.count, 1, 1], dnnl_nchw)
+                args.append((cdnnl_arg_post_op_weights(Int32(i)), try permanentMemory(desc, data: slopes)))
+            }
+        }
+        try emit(pd, name: name, args: args)
+    }
+
+    private mutating func convolution(_ p: Conv2d, input: Shape, output: Shape, _ attr: PrimitiveAttributes,
+                                      _ name: String) throws -> (PrimitiveDescriptor, Memory, Memory?) {
+        let g = p.groups
+        let wDims = g == 1 ? p.weight.dims : [g, p.outChannels / g] + Array(p.weight.dims[1...])
+        let wTag = g == 1 ? dnnl_oihw : dnnl_goihw
+        var src = try MD.any(input), dst = try MD.any(output)
+        var w = try MD.tagged(wDims, dnnl_format_tag_any)
+        let b = try MD.tagged([p.outChannels], dnnl_x)
+        var desc = dnnl_convolution_desc_t()
+        let alg = algorithm == .auto ? dnnl_convolution_auto : dnnl_convolution_direct
+        try check(withOptional(p.bias == nil ? nil : b) { bp in dnnl_dilated_convolution_forward_desc_init(
+            &desc, dnnl_forward_inference, alg, &src, &w, bp, &dst,
+            MD.dims([p.strideH, p.strideW]), MD.dims([p.dilationH - 1, p.dilationW - 1]),
+            MD.dims([p.padding.top, p.padding.left]), MD.dims([p.padding.bottom, p.padding.right])) },
+            "dnnl_dilated_convolution_forward_desc_init(\(name))")
+        let pd = try withUnsafePointer(to: &desc) { try PrimitiveDescriptor(op: $0, attributes: attr, name: name) }
+        let weights = try weights(p.weight.data, plain: try MD.tagged(wDims, wTag), wanted: pd.query(dnnl_query_weights_md))
+        let bias = try p.bias.map { try permanentMemory(try MD.tagged([p.outChannels], dnnl_x), data: $0) }
+        return (pd, weights, bias)
+    }
+
+    private mutating func deconvolution(_ p: Deconv2d, input: Shape, output: Shape, _ attr: PrimitiveAttributes,
+                                        _ name: String) throws -> (PrimitiveDescriptor, Memory, Memory?) {
+        var src = try MD.any(input), dst = try MD.any(output)
+        var w = try MD.tagged(p.weight.dims, dnnl_format_tag_any)
+        let b = try MD.tagged([p.outChannels], dnnl_x)
+        var desc = dnnl_deconvolution_desc_t()
+        try check(withOptional(p.bias == nil ? nil : b) { bp in dnnl_dilated_deconvolution_forward_desc_init(
+            &desc, dnnl_forward_inference, dnnl_deconvolution_direct, &src, &w, bp, &dst,
+            MD.dims([p.strideH, p.strideW]), MD.dims([p.dilationH - 1, p.dilationW - 1]),
+            MD.dims([p.padding.top, p.padding.left]),
+            MD.dims([p.padding.bottom - p.outputPaddingH, p.padding.right - p.outputPaddingW])) },
+            "dnnl_dilated_deconvolution_forward_desc_init(\(name))")
+        let pd = try withUnsafePointer(to: &desc) { try PrimitiveDescriptor(op: $0, attributes: attr, name: name) }
+        let weights = try weights(p.weight.data, plain: try MD.tagged(p.weight.dims, dnnl_oihw),
+                                  wanted: pd.query(dnnl_query_weights_md))
+        let bias = try p.bias.map { try permanentMemory(try MD.tagged([p.outChannels], dnnl_x), data: $0) }
+        return (pd, weights, bias)
+    }
+
+    private mutating func innerProduct(_ l: Linear, input: Shape, _ attr: PrimitiveAttributes,
+                                       _ name: String) throws -> (PrimitiveDescriptor, Memory, Memory?) {
+        let wDims = [l.outFeatures, input.c, input.h, input.w]
+        var src = try MD.any(input)
+        var w = try MD.tagged(wDims, dnnl_format_tag_any)
+        let b = try MD.tagged([l.outFeatures], dnnl_x)
+        var dst = try MD.tagged([input.n, l.outFeatures], dnnl_nc)
+        var desc = dnnl_inner_product_desc_t()
+        try check(withOptional(l.bias == nil ? nil : b) { bp in
+                      dnnl_inner_product_forward_desc_init(&desc, dnnl_forward_inference, &src, &w, bp, &dst) },
+                  "dnnl_inner_product_forward_desc_init(\(name))")
+        let pd = try withUnsafePointer(to: &desc) { try PrimitiveDescriptor(op: $0, attributes: attr, name: name) }
+        let weights = try weights(l.weight.data, plain: try MD.tagged(wDims, dnnl_oihw), wanted: pd.query(dnnl_query_weights_md))
+        let bias = try l.bias.map { try permanentMemory(try MD.tagged([l.outFeatures], dnnl_x), data: $0) }
+        return (pd, weights, bias)
+    }
+
+    // MARK: - Element-wise
+
+    private mutating func lowerActivation(_ id: ValueID, _ a: Activation) throws {
+        let x = graph.nodes[id].inputs[0]
+        let src = try use(x)
+        let attr = try PrimitiveAttributes()
+        try attr.commit()
+        if case .prelu(let slopes) = a, slopes.count > 1 {
+            var data = src.desc
+            var w = try MD.tagged([1, slopes.count, 1, 1], dnnl_nchw)
+            var desc = dnnl_prelu_desc_t()
+            try check(dnnl_prelu_forward_desc_init(&desc, dnnl_forward_inference, &data, &w), "dnnl_prelu_forward_desc_init")
+            let pd = try withUnsafePointer(to: &desc) { try PrimitiveDescriptor(op: $0, attributes: attr, name: graph.nodes[id].name) }
+            let weights = try permanentMemory(w, data: slopes)
+            let dst = output(id, src.desc, inPlaceOf: x)
+            try emit(pd, name: graph.nodes[id].name, args: [(DNNL_ARG_SRC, src), (DNNL_ARG_WEIGHTS, weights), (DNNL_ARG_DST, dst)])
+            return
+        }
+        guard case .eltwise(let alg, let alpha, let beta) = PostOp(a) else { fatalError("unreachable") }
+        var data = src.desc
+        var desc = dnnl_eltwise_desc_t()
+        try check(dnnl_eltwise_forward_desc_init(&desc, dnnl_forward_inference, alg, &data, alpha, beta),
+                  "dnnl_eltwise_forward_desc_init")
+        let pd = try withUnsafePointer(to: &desc) { try PrimitiveDescriptor(op: $0, attributes: attr, name: graph.nodes[id].name) }
+        let dst = output(id, src.desc, inPlaceOf: x)
+        try emit(pd, name: graph.nodes[id].name, args: [(DNNL_ARG_SRC, src), (DNNL_ARG_DST, dst)])
+    }
+
+    private mutating func lowerBinary(_ id: ValueID, _ b: BinaryOperator) throws {
+        var a = graph.nodes[id].inputs[0], c = graph.nodes[id].inputs[1]
+        let out = shapes[id]
+        let commutative = [.add, .mul, .max, .min].contains(b)
+        if shapes[a] != out, shapes[c] == out, commutative { swap(&a, &c) }
+        guard shapes[a] == out else { return try lowerReference(id) }
+        let alg: dnnl_alg_kind_t = switch b {
+        case .add: dnnl_binary_add
+        case .sub: dnnl_binary_sub
+        case .mul: dnnl_binary_mul
+        case .div: dnnl_binary_div
+        case .max: dnnl_binary_max
+        case .min: dnnl_binary_min
+        }
+        let src0 = try use(a)
+        let src1 = try use(c, as: shapes[c] == out ? src0.desc : try MD.plain(shapes[c]))
+        var d0 = src0.desc, d1 = src1.desc, dd = src0.desc
+        var desc = dnnl_binary_desc_t()
+        try check(dnnl_binary_desc_init(&desc, alg, &d0, &d1, &dd), "dnnl_binary_desc_init")
+        let attr = try PrimitiveAttributes()
+        try attr.commit()
+        let pd = try withUnsafePointer(to: &desc) { try PrimitiveDescriptor(op: $0, attributes: attr, name: graph.nodes[id].name) }
+        let dst = output(id, src0.desc, inPlaceOf: a)
+        try emit(pd, name: graph.nodes[id].name, args: [(DNNL_ARG_SRC_0, src0), (DNNL_ARG_SRC_1, src1), (DNNL_ARG_DST, dst)])
+    }
+
+    private mutating func lowerSum(_ id: ValueID, _ coefficients: [Float]) throws {
+        let inputs = graph.nodes[id].inputs
+        let first = try use(inputs[0])
+        var srcs = [first]
+        for v in inputs.dropFirst() { srcs.append(try use(v, as: first.desc)) }
+        var descs = srcs.map(\.desc)
+        var dstDesc = first.desc
+        let attr = try PrimitiveAttributes()
+        try attr.commit()
+        var pdHandle: dnnl_primitive_desc_t?
+        try check(dnnl_sum_primitive_desc_create(&pdHandle, &dstDesc, Int32(srcs.count), coefficients, &descs,
+                                                 attr.handle, DNNLContext.shared.engine), "dnnl_sum_primitive_desc_create")
+        let pd = PrimitiveDescriptor(pdHandle!)
+        // oneDNN accumulates source by source, so writing over src0 is safe only when no later source reads it.
+        let dst = output(id, first.desc, inPlaceOf: inputs.dropFirst().contains(inputs[0]) ? nil : inputs[0])
+        var args: [(Int32, Memory)] = srcs.enumerated().map { (cdnnl_arg_multiple_src(Int32($0.offset)), $0.element) }
+        args.append((DNNL_ARG_DST, dst))
+        try emit(pd, name: graph.nodes[id].name, args: args)
+    }
+
+    // MARK: - Data movement
+
+    private mutating func lowerConcat(_ id: ValueID) throws {
+        let inputs = graph.nodes[id].inputs
+        let srcs = try inputs.map { try use($0) }
+        var descs = srcs.map(\.desc)
+        let attr = try PrimitiveAttributes()
+        try attr.commit()
+        var pdHandle: dnnl_primitive_desc_t?
+        try check(dnnl_concat_primitive_desc_create(&pdHandle, nil, Int32(srcs.count), 1, &descs, attr.handle,
+                                                    DNNLContext.shared.engine), "dnnl_concat_primitive_desc_create")
+        let pd = PrimitiveDescriptor(pdHandle!)
+        let dst = output(id, pd.query(dnnl_query_dst_md))
+        var args: [(Int32, Memory)] = srcs.enumerated().map { (cdnnl_arg_multiple_src(Int32($0.offset)), $0.element) }
+        args.append((DNNL_ARG_DST, dst))
+        try emit(pd, name: graph.nodes[id].name, args: args)
+    }
+
+    private mutating func lowerCrop(_ id: ValueID, _ c: Crop) throws {
+        let x = graph.nodes[id].inputs[0]
+        let s = shapes[x], o = shapes[id]
+        let offsets = [0, c.range(axis: 0, size: s.c).lowerBound, c.range(axis: 1, size: s.h).lowerBound,
+                       c.range(axis: 2, size: s.w).lowerBound]
+        guard let sub = try? MD.submemory(md[x]!, dims: o.dims, offsets: offsets) else { return try lowerReference(id) }
+        let src = view(ref(of: x), sub)
+        let dst = output(id, try MD.plain(o))
+        try reorder(from: src, to: dst, name: graph.nodes[id].name)
+    }
+
+    /// Pixel (un)shuffle as one strided 6-D reorder over plain buffers.
+    private mutating func lowerShuffle(_ id: ValueID, _ r: Int, unshuffle: Bool, mode: PixelShuffleMode) throws {
+        let x = graph.nodes[id].inputs[0]
+        let small = unshuffle ? shapes[id] : shapes[x]   // [n, C*r*r, H, W]
+        let big = unshuffle ? shapes[x] : shapes[id]     // [n, C, H*r, W*r]
+        let n = small.n, c = big.c, h = small.h, w = small.w
+        let dims = [n, c, r, r, h, w]
+        let bigStrides = [c * h * r * w * r, h * r * w * r, w * r, 1, r * w * r, r]
+        let smallStrides = mode == .channelsFirst
+            ? [c * r * r * h * w, r * r * h * w, r * h * w, h * w, w, 1]
+            : [c * r * r * h * w, h * w, r * c * h * w, c * h * w, w, 1]
+        let (srcRef, _) = try useRef(x, as: try MD.plain(shapes[x]))
+        _ = output(id, try MD.plain(shapes[id]))
+        // Views of the same bytes with 6-D strides.
+        let srcView = view(srcRef, try MD.strided(dims, strides: unshuffle ? bigStrides : smallStrides))
+        let dstView = view(.value(id), try MD.strided(dims, strides: unshuffle ? smallStrides : bigStrides))
+        try reorder(from: srcView, to: dstView, name: graph.nodes[id].name)
+    }
+
+    private mutating func lowerResize(_ id: ValueID, _ r: Resize) throws {
+        let x = graph.nodes[id].inputs[0]
+        let s = shapes[x], o = shapes[id]
+        let integral = r.mode == .nearest && o.h % s.h == 0 && o.w % s.w == 0 && !r.alignCorners
+        guard integral else { return try lowerReference(id) }
+        let src = try use(x)
+        var sd = src.desc
+        var dd = try MD.any(o)
+        var desc = dnnl_resampling_desc_t()
+        let factors: [Float] = [Float(o.h / s.h), Float(o.w / s.w)]
+        try check(dnnl_resampling_forward_desc_init(&desc, dnnl_forward_inference, dnnl_resampling_nearest, factors, &sd, &dd),
+                  "dnnl_resampling_forward_desc_init")
+        let attr = try PrimitiveAttributes()
+        try attr.commit()
+        let pd = try withUnsafePointer(to: &desc) { try PrimitiveDescriptor(op: $0, attributes: attr, name: graph.nodes[id].name) }
+        let dst = output(id, pd.query(dnnl_query_dst_md))
+        try emit(pd, name: graph.nodes[id].name, args: [(DNNL_ARG_SRC, src), (DNNL_ARG_DST, dst)])
+    }
+
+    private mutating func lowerPool(_ id: ValueID, _ p: Pool) throws {
+        let x = graph.nodes[id].inputs[0]
+        let s = shapes[x], o = shapes[id]
+        let src = try use(x)
+        var sd = src.desc
+        var dd = try MD.any(o)
+        let kernel = p.global ? [s.h, s.w] : [p.kernelH, p.kernelW]
+        let strides = p.global ? [1, 1] : [p.strideH, p.strideW]
+        let padL = p.global ? [0, 0] : [p.padding.top, p.padding.left]
+        let padR = p.global ? [0, 0] : [p.padding.bottom, p.padding.right]
+        let alg = p.kind == .max ? dnnl_pooling_max
+            : (p.countIncludesPadding ? dnnl_pooling_avg_include_padding : dnnl_pooling_avg_exclude_padding)
+        var desc = dnnl_pooling_v2_desc_t()
+        try check(dnnl_pooling_v2_forward_desc_init(&desc, dnnl_forward_inference, alg, &sd, &dd, MD.dims(strides),
+                                                    MD.dims(kernel), MD.dims([0, 0]), MD.dims(padL), MD.dims(padR)),
+                  "dnnl_pooling_v2_forward_desc_init")
+        let attr = try PrimitiveAttributes()
+        try attr.commit()
+        let pd = try withUnsafePointer(to: &desc) { try PrimitiveDescriptor(op: $0, attributes: attr, name: graph.nodes[id].name) }
+        let dst = output(id, pd.query(dnnl_query_dst_md))
+        var args: [(Int32, Memory)] = [(DNNL_ARG_SRC, src), (DNNL_ARG_DST, dst)]
+        let ws = pd.query(dnnl_query_workspace_md)
+        if MD.size(ws) > 0 { args.append((DNNL_ARG_WORKSPACE, newTemp(ws).1)) }
+        try emit(pd, name: graph.nodes[id].name, args: args)
+    }
+
+    // MARK: - Reference fallback
+
+    /// Runs a node through the reference kernel over plain NCHW copies (ops without a oneDNN primitive).
+    mutating func lowerReference(_ id: ValueID) throws {
+        let node = graph.nodes[id]
+        let inputs = try node.inputs.map { try use($0, as: try MD.plain(shapes[$0])) }
+        let inShapes = node.inputs.map { shapes[$0] }
+        let outShape = shapes[id]
+        let dst = output(id, try MD.plain(outShape))
+        let op = node.op
+        actions.append(.kernel(node.name) {
+            let tensors = zip(inputs, inShapes).map { m, s in
+                let p = try! dataPointer(m).assumingMemoryBound(to: Float.self)
+                return Tensor(shape: s, data: Array(UnsafeBufferPointer(start: p, count: s.count)))
+            }
+            let result = ReferenceKernels.evaluate(op, inputs: tensors, input: tensors[0], outputShape: outShape)
+            let out = try! dataPointer(dst).assumingMemoryBound(to: Float.self)
+            result.data.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: outShape.count) }
+        })
+    }
+}

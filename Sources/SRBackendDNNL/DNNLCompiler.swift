@@ -1,0 +1,333 @@
+internal import CDNNL
+import SRCore
+import SRBackendReference
+
+/// A post-op fused into a convolution: element-wise math or a second operand.
+enum PostOp {
+    case eltwise(dnnl_alg_kind_t, Float, Float)
+    case binary(dnnl_alg_kind_t, ValueID)
+    case prelu([Float])
+
+    init(_ a: Activation) {
+        switch a {
+        case .relu: self = .eltwise(dnnl_eltwise_relu, 0, 0)
+        case .leakyRelu(let s): self = .eltwise(dnnl_eltwise_relu, s, 0)
+        case .prelu(let s): self = s.count == 1 ? .eltwise(dnnl_eltwise_relu, s[0], 0) : .prelu(s)
+        case .sigmoid: self = .eltwise(dnnl_eltwise_logistic, 0, 0)
+        case .swish: self = .eltwise(dnnl_eltwise_swish, 1, 0)
+        case .clip(let lo, let hi): self = .eltwise(dnnl_eltwise_clip, lo, hi)
+        case .linear(let k, let b): self = .eltwise(dnnl_eltwise_linear, k, b)
+        }
+    }
+}
+
+/// Where a memory object's bytes live: a planned arena slot (values and temporaries) or a permanent buffer.
+enum Ref: Hashable {
+    case value(ValueID)
+    case temp(Int)
+    case permanent(Int)
+}
+
+struct FusionFailed: Error {}
+
+/// Lowers a graph to oneDNN primitives and plans its buffers.
+///
+/// Each node (or fused chain) is one *step*. A fused chain is a convolution followed by single-consumer element-wise
+/// nodes (activations, `+ other`, `* other`, weighted sums); it runs at the position of its last node, so every
+/// second operand already exists. Buffers are assigned by simulating the steps: a value's slot is freed after its last
+/// reader, and element-wise steps may write in place over an input that dies there.
+struct DNNLCompiler {
+    let graph: Graph
+    let shapes: [Shape]
+    let algorithm: DNNLBackend.ConvolutionAlgorithm
+
+    var md: [ValueID: dnnl_memory_desc_t] = [:]
+    var refSize: [Ref: Int] = [:]
+    var defined: [[Ref]] = [[]]
+    var lastUse: [Ref: Int] = [:]
+    var inPlace: [Ref: Ref] = [:]
+    var bindings: [(Memory, Ref)] = []
+    var permanent: [AlignedBuffer] = []
+    var scratchBindings: [Memory] = []
+    var scratchSize = 0
+    var actions: [Action] = []
+    var keepAlive: [AnyObject] = []
+    var step = 0
+    var temps = 0
+
+    init(graph: Graph, shapes: [Shape], algorithm: DNNLBackend.ConvolutionAlgorithm) {
+        self.graph = graph
+        self.shapes = shapes
+        self.algorithm = algorithm
+    }
+
+    // MARK: - Driver
+
+    mutating func compile() throws -> DNNLExecutable {
+        let uses = graph.useCounts()
+        var consumers = [[ValueID]](repeating: [], count: graph.nodes.count)
+        for (id, node) in graph.nodes.enumerated() { for i in Set(node.inputs) { consumers[i].append(id) } }
+
+        // Fusion plan: head -> (post-ops, tail), and which nodes are absorbed.
+        var chains: [ValueID: (ops: [PostOp], tail: ValueID, absorbed: [ValueID])] = [:]
+        var absorbedBy: [ValueID: ValueID] = [:]
+        for (id, node) in graph.nodes.enumerated() {
+            switch node.op {
+            case .conv2d, .deconv2d, .linear:
+                let allowBinary: Bool = if case .linear = node.op { false } else { true }
+                let chain = planChain(head: id, uses: uses, consumers: consumers, allowBinary: allowBinary)
+                if !chain.absorbed.isEmpty {
+                    chains[id] = chain
+                    for a in chain.absorbed { absorbedBy[a] = id }
+                }
+            default: break
+            }
+        }
+        var headAtTail: [ValueID: ValueID] = [:]
+        for (head, chain) in chains { headAtTail[chain.tail] = head }
+
+        let inputID = graph.inputs[0]
+        let inputMemory = define(.value(inputID), try MD.plain(shapes[inputID]))
+        md[inputID] = inputMemory.desc
+
+        for (id, node) in graph.nodes.enumerated() {
+            if case .input = node.op { continue }
+            if chains[id] != nil { continue }           // lowered at its tail
+            step += 1
+            defined.append([])
+            if let head = headAtTail[id] {
+                let chain = chains[head]!
+                do {
+                    try lowerHead(head, postOps: chain.ops, as: id)
+                } catch is FusionFailed {
+                    // oneDNN has no fused kernel for this chain: run each node on its own.
+                    try lowerHead(head, postOps: [], as: head)
+                    for k in chain.absorbed { try lower(k) }
+                }
+            } else if absorbedBy[id] == nil {
+                try lower(id)
+            }
+        }
+
+        // Output in plain NCHW.
+        step += 1
+        defined.append([])
+        let out = graph.outputs[0]
+        let outputMemory = try use(out, as: try MD.plain(shapes[out]))
+        for (m, ref) in bindings where m === outputMemory { lastUse[ref] = Int.max }
+        lastUse[.value(out)] = Int.max
+
+        let (storage, arena) = plan()
+        return DNNLExecutable(inputShape: shapes[inputID], outputShape: shapes[out], actions: actions,
+                              input: inputMemory, output: outputMemory, storage: storage + permanent, arenaBytes: arena)
+    }
+
+    func planChain(head: ValueID, uses: [Int], consumers: [[ValueID]], allowBinary: Bool)
+        -> (ops: [PostOp], tail: ValueID, absorbed: [ValueID]) {
+        var v = head
+        var ops: [PostOp] = []
+        var absorbed: [ValueID] = []
+        loop: while uses[v] == 1, !graph.outputs.contains(v), let k = consumers[v].first {
+            let node = graph.nodes[k]
+            switch node.op {
+            case .activation(let a):
+                ops.append(PostOp(a))
+            case .binary(let b) where allowBinary:
+                let first = node.inputs[0] == v
+                let other = first ? node.inputs[1] : node.inputs[0]
+                guard other != v, shapes[k] == shapes[v] else { break loop }
+                let alg: dnnl_alg_kind_t
+                switch b {
+                case .add: alg = dnnl_binary_add
+                case .mul: alg = dnnl_binary_mul
+                case .max: alg = dnnl_binary_max
+                case .min: alg = dnnl_binary_min
+                case .sub: if first { alg = dnnl_binary_sub } else { break loop }
+                case .div: if first { alg = dnnl_binary_div } else { break loop }
+                }
+                ops.append(.binary(alg, other))
+            case .weightedSum(let c) where allowBinary && c.count == 2:
+                let first = node.inputs[0] == v
+                let other = first ? node.inputs[1] : node.inputs[0]
+                guard other != v else { break loop }
+                let kv = first ? c[0] : c[1], ko = first ? c[1] : c[0]
+                guard ko != 0 else { break loop }
+                if ko == 1 {
+                    if kv != 1 { ops.append(.eltwise(dnnl_eltwise_linear, kv, 0)) }
+                    ops.append(.binary(dnnl_binary_add, other))
+                } else {
+                    ops.append(.eltwise(dnnl_eltwise_linear, kv / ko, 0))
+                    ops.append(.binary(dnnl_binary_add, other))
+                    ops.append(.eltwise(dnnl_eltwise_linear, ko, 0))
+                }
+            default:
+                break loop
+            }
+            absorbed.append(k)
+            v = k
+        }
+        return (ops, v, absorbed)
+    }
+
+    // MARK: - Memory bookkeeping
+
+    mutating func define(_ ref: Ref, _ desc: dnnl_memory_desc_t) -> Memory {
+        let m = try! Memory(desc: desc, pointer: nil)
+        refSize[ref] = max(refSize[ref] ?? 0, MD.size(desc))
+        defined[step].append(ref)
+        lastUse[ref] = step
+        bindings.append((m, ref))
+        return m
+    }
+
+    mutating func view(_ ref: Ref, _ desc: dnnl_memory_desc_t) -> Memory {
+        let m = try! Memory(desc: desc, pointer: nil)
+        if case .permanent = ref {} else { lastUse[ref] = max(lastUse[ref] ?? step, step) }
+        bindings.append((m, ref))
+        return m
+    }
+
+    mutating func newTemp(_ desc: dnnl_memory_desc_t) -> (Ref, Memory) {
+        temps += 1
+        let ref = Ref.temp(temps)
+        return (ref, define(ref, desc))
+    }
+
+    func ref(of v: ValueID) -> Ref { constantRefs[v] ?? .value(v) }
+    var constantRefs: [ValueID: Ref] = [:]
+
+    /// A memory object reading value `v`, reordered into `wanted` when its layout differs.
+    mutating func use(_ v: ValueID, as wanted: dnnl_memory_desc_t? = nil) throws -> Memory {
+        try useRef(v, as: wanted).1
+    }
+
+    /// Like `use`, also returning where the bytes live, for further views of them.
+    mutating func useRef(_ v: ValueID, as wanted: dnnl_memory_desc_t? = nil) throws -> (Ref, Memory) {
+        let have = md[v]!
+        let source = view(ref(of: v), have)
+        guard let wanted, !MD.equal(have, wanted) else { return (ref(of: v), source) }
+        let (tempRef, target) = newTemp(wanted)
+        try reorder(from: source, to: target, name: "reorder(\(graph.nodes[v].name))")
+        return (tempRef, target)
+    }
+
+    mutating func output(_ v: ValueID, _ desc: dnnl_memory_desc_t, inPlaceOf input: ValueID? = nil) -> Memory {
+        md[v] = desc
+        let m = define(.value(v), desc)
+        if let input, case .value = ref(of: input), MD.equal(md[input]!, desc) { inPlace[.value(v)] = .value(input) }
+        return m
+    }
+
+    mutating func permanentMemory(_ desc: dnnl_memory_desc_t, data: [Float]) throws -> Memory {
+        let buffer = AlignedBuffer(size: MD.size(desc))
+        if !data.isEmpty {
+            data.withUnsafeBytes { buffer.pointer.copyMemory(from: $0.baseAddress!, byteCount: min($0.count, buffer.size)) }
+        }
+        permanent.append(buffer)
+        return try Memory(desc: desc, pointer: buffer.pointer)
+    }
+
+    /// Copies plain `data` (described by `plain`) into a permanent buffer laid out as `wanted`.
+    mutating func weights(_ data: [Float], plain: dnnl_memory_desc_t, wanted: dnnl_memory_desc_t) throws -> Memory {
+        if MD.equal(plain, wanted) { return try permanentMemory(plain, data: data) }
+        let staging = AlignedBuffer(size: MD.size(plain))
+        data.withUnsafeBytes { staging.pointer.copyMemory(from: $0.baseAddress!, byteCount: min($0.count, staging.size)) }
+        let source = try Memory(desc: plain, pointer: staging.pointer)
+        let target = try permanentMemory(wanted, data: [])
+        let pd = try reorderDescriptor(source.desc, target.desc)
+        let p = try Primitive(descriptor: pd.handle, name: "weights reorder")
+        let args = [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: source.handle),
+                    dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: target.handle)]
+        try check(dnnl_primitive_execute(p.handle, DNNLContext.shared.stream, 2, args), "weights reorder")
+        try check(dnnl_stream_wait(DNNLContext.shared.stream), "dnnl_stream_wait")
+        return target
+    }
+
+    func reorderDescriptor(_ from: dnnl_memory_desc_t, _ to: dnnl_memory_desc_t) throws -> PrimitiveDescriptor {
+        var pd: dnnl_primitive_desc_t?
+        var a = from, b = to
+        let engine = DNNLContext.shared.engine
+        try check(dnnl_reorder_primitive_desc_create(&pd, &a, engine, &b, engine, nil), "dnnl_reorder_primitive_desc_create")
+        return PrimitiveDescriptor(pd!)
+    }
+
+    mutating func reorder(from: Memory, to: Memory, name: String) throws {
+        let pd = try reorderDescriptor(from.desc, to.desc)
+        let p = try Primitive(descriptor: pd.handle, name: name)
+        actions.append(.primitive(p, [(DNNL_ARG_FROM, from), (DNNL_ARG_TO, to)]))
+    }
+
+    /// Creates the primitive, binds the shared scratchpad and appends the action.
+    mutating func emit(_ pd: PrimitiveDescriptor, name: String, args: [(Int32, Memory)]) throws {
+        let p = try Primitive(descriptor: pd.handle, name: name)
+        var all = args
+        let scratch = pd.scratchpad
+        let size = MD.size(scratch)
+        if size > 0 {
+            scratchSize = max(scratchSize, size)
+            let m = try Memory(desc: scratch, pointer: nil)
+            scratchBindings.append(m)
+            all.append((DNNL_ARG_SCRATCHPAD, m))
+        }
+        actions.append(.primitive(p, all))
+    }
+
+    // MARK: - Buffer plan
+
+    /// Assigns arena slots by simulating the steps, allocates them and binds every memory object.
+    mutating func plan() -> ([AlignedBuffer], Int) {
+        var capacity: [Int] = []
+        var owner: [Ref?] = []
+        var free: [Int] = []
+        var slotOf: [Ref: Int] = [:]
+        var dying: [Int: [Ref]] = [:]
+        for (ref, last) in lastUse where last != Int.max { dying[last, default: []].append(ref) }
+
+        for s in 0..<defined.count {
+            for ref in defined[s] where slotOf[ref] == nil {
+                let size = refSize[ref]!
+                if let src = inPlace[ref], lastUse[src] == s, let slot = slotOf[src], owner[slot] == src,
+                   capacity[slot] >= size {
+                    slotOf[ref] = slot
+                    owner[slot] = ref
+                    continue
+                }
+                let fitting = free.filter { capacity[$0] >= size }.min { capacity[$0] < capacity[$1] }
+                let slot: Int
+                if let fitting {
+                    slot = fitting
+                } else if let largest = free.max(by: { capacity[$0] < capacity[$1] }) {
+                    slot = largest
+                    capacity[slot] = size
+                } else {
+                    capacity.append(size)
+                    owner.append(nil)
+                    slot = capacity.count - 1
+                }
+                free.removeAll { $0 == slot }
+                slotOf[ref] = slot
+                owner[slot] = ref
+            }
+            for ref in dying[s] ?? [] {
+                if let slot = slotOf[ref], owner[slot] == ref {
+                    owner[slot] = nil
+                    free.append(slot)
+                }
+            }
+        }
+        let buffers = capacity.map { AlignedBuffer(size: $0) }
+        for (m, ref) in bindings {
+            switch ref {
+            case .permanent(let i): dnnl_memory_set_data_handle(m.handle, permanent[i].pointer)
+            default: dnnl_memory_set_data_handle(m.handle, buffers[slotOf[ref]!].pointer)
+            }
+        }
+        var all = buffers
+        if scratchSize > 0 {
+            let scratch = AlignedBuffer(size: scratchSize)
+            for m in scratchBindings { dnnl_memory_set_data_handle(m.handle, scratch.pointer) }
+            all.append(scratch)
+        }
+        return (all, capacity.reduce(0, +) + scratchSize)
+    }
+}

@@ -1,0 +1,86 @@
+/// Identifies the value produced by a node: every node has exactly one output, named by its index.
+public typealias ValueID = Int
+
+public struct Node: Sendable {
+    public var op: Op
+    public var inputs: [ValueID]
+    /// The source layer's name (e.g. the ncnn layer), for error messages.
+    public var name: String
+
+    public init(op: Op, inputs: [ValueID], name: String) {
+        self.op = op
+        self.inputs = inputs
+        self.name = name
+    }
+}
+
+/// A directed acyclic graph in topological order: a node only reads values of earlier nodes.
+public struct Graph: Sendable {
+    public private(set) var nodes: [Node] = []
+    public var outputs: [ValueID] = []
+
+    public init() {}
+
+    /// Appends a node and returns the value it produces.
+    @discardableResult
+    public mutating func add(_ op: Op, _ inputs: [ValueID] = [], name: String? = nil) -> ValueID {
+        nodes.append(Node(op: op, inputs: inputs, name: name ?? "\(op.kind)_\(nodes.count)"))
+        return nodes.count - 1
+    }
+
+    /// The input nodes in the order they were added.
+    public var inputs: [ValueID] {
+        nodes.indices.filter { if case .input = nodes[$0].op { true } else { false } }
+    }
+
+    /// How many nodes (and graph outputs) read each value.
+    public func useCounts() -> [Int] {
+        var uses = [Int](repeating: 0, count: nodes.count)
+        for node in nodes { for i in node.inputs { uses[i] += 1 } }
+        for o in outputs { uses[o] += 1 }
+        return uses
+    }
+
+    /// Checks ordering and arity, then infers every value's shape from the input shapes.
+    public func inferShapes(inputs inputShapes: [Shape]) throws(GraphError) -> [Shape] {
+        let inputIDs = inputs
+        guard inputIDs.count == inputShapes.count else {
+            throw .inputCount(expected: inputIDs.count, actual: inputShapes.count)
+        }
+        guard !outputs.isEmpty else { throw .noOutputs }
+        var shapes = [Shape](repeating: Shape(c: 0, h: 0, w: 0), count: nodes.count)
+        var nextInput = 0
+        for (id, node) in nodes.enumerated() {
+            for i in node.inputs where i < 0 || i >= id {
+                throw .badEdge(node: node.name, input: i)
+            }
+            let ins = node.inputs.map { shapes[$0] }
+            if case .input = node.op {
+                shapes[id] = inputShapes[nextInput]
+                nextInput += 1
+            } else {
+                shapes[id] = try ShapeRules.output(of: node, inputs: ins)
+            }
+        }
+        for o in outputs where o < 0 || o >= nodes.count { throw .badEdge(node: "<outputs>", input: o) }
+        return shapes
+    }
+}
+
+public enum GraphError: Error, Equatable, CustomStringConvertible {
+    case inputCount(expected: Int, actual: Int)
+    case noOutputs
+    case badEdge(node: String, input: Int)
+    case arity(node: String, op: String, expected: String, actual: Int)
+    case shapeMismatch(node: String, op: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case .inputCount(let e, let a): "graph has \(e) input(s) but \(a) shape(s) were given"
+        case .noOutputs: "graph has no outputs"
+        case .badEdge(let n, let i): "node '\(n)' reads value \(i), which is not produced before it"
+        case .arity(let n, let op, let e, let a): "node '\(n)' (\(op)) takes \(e) input(s), got \(a)"
+        case .shapeMismatch(let n, let op, let d): "node '\(n)' (\(op)): \(d)"
+        }
+    }
+}

@@ -1,0 +1,279 @@
+/// The closed set of operations a graph can hold. Adding a case makes the compiler list every place that must
+/// learn it: shape inference, the reference kernel, each backend's lowering and the conformance suite.
+public enum Op: Sendable {
+    /// A graph input; its shape is given when the graph is compiled.
+    case input
+    /// A constant activation (ncnn MemoryData), broadcast by binary ops.
+    case constant(Tensor)
+    case conv2d(Conv2d)
+    case deconv2d(Deconv2d)
+    case activation(Activation)
+    /// Element-wise binary op over two inputs with NumPy-style broadcasting of size-1 dimensions.
+    case binary(BinaryOperator)
+    /// `Σ coefficients[i] * inputs[i]` over same-shaped inputs (ncnn Eltwise sum).
+    case weightedSum([Float])
+    /// Concatenation along channels.
+    case concat
+    case crop(Crop)
+    case pixelShuffle(factor: Int, mode: PixelShuffleMode)
+    /// Inverse of PyTorch-order pixel shuffle: `[c, h*r, w*r] -> [c*r*r, h, w]`.
+    case pixelUnshuffle(factor: Int)
+    case resize(Resize)
+    case pool(Pool)
+    /// Fully connected layer over `[n, c, 1, 1]` (or flattened `c*h*w`) activations.
+    case linear(Linear)
+
+    /// A short stable name for logs, errors and conformance reports.
+    public var kind: String {
+        switch self {
+        case .input: "input"
+        case .constant: "constant"
+        case .conv2d: "conv2d"
+        case .deconv2d: "deconv2d"
+        case .activation(let a): "activation.\(a.kind)"
+        case .binary(let b): "binary.\(b)"
+        case .weightedSum: "weightedSum"
+        case .concat: "concat"
+        case .crop: "crop"
+        case .pixelShuffle: "pixelShuffle"
+        case .pixelUnshuffle: "pixelUnshuffle"
+        case .resize(let r): "resize.\(r.mode)"
+        case .pool(let p): "pool.\(p.kind)"
+        case .linear: "linear"
+        }
+    }
+}
+
+/// Point-wise activations; also the fused post-op of convolutions and linear layers.
+public enum Activation: Sendable, Equatable {
+    case relu
+    case leakyRelu(slope: Float)
+    /// Per-channel slopes (a single slope is shared by all channels).
+    case prelu(slopes: [Float])
+    case sigmoid
+    /// `x * sigmoid(x)` (SiLU).
+    case swish
+    case clip(min: Float, max: Float)
+    /// `scale * x + shift`; scalar arithmetic (x*k, x+k, k-x) is lowered to this.
+    case linear(scale: Float, shift: Float)
+
+    public var kind: String {
+        switch self {
+        case .relu: "relu"
+        case .leakyRelu: "leakyRelu"
+        case .prelu: "prelu"
+        case .sigmoid: "sigmoid"
+        case .swish: "swish"
+        case .clip: "clip"
+        case .linear: "linear"
+        }
+    }
+
+    /// Applies the activation to one value of channel `channel`.
+    @inlinable
+    public func apply(_ x: Float, channel: Int) -> Float {
+        switch self {
+        case .relu: return max(x, 0)
+        case .leakyRelu(let slope): return x > 0 ? x : x * slope
+        case .prelu(let slopes):
+            let s = slopes.count == 1 ? slopes[0] : slopes[channel]
+            return x > 0 ? x : x * s
+        case .sigmoid: return 1 / (1 + expf(-x))
+        case .swish: return x / (1 + expf(-x))
+        case .clip(let lo, let hi): return min(max(x, lo), hi)
+        case .linear(let scale, let shift): return scale * x + shift
+        }
+    }
+}
+
+public enum BinaryOperator: String, Sendable, CaseIterable {
+    case add, sub, mul, div, max, min
+
+    @inlinable
+    public func apply(_ a: Float, _ b: Float) -> Float {
+        switch self {
+        case .add: a + b
+        case .sub: a - b
+        case .mul: a * b
+        case .div: a / b
+        case .max: Swift.max(a, b)
+        case .min: Swift.min(a, b)
+        }
+    }
+}
+
+/// Padding of a spatial window, in pixels on each side.
+public struct Padding: Sendable, Equatable {
+    public var top: Int, left: Int, bottom: Int, right: Int
+    public init(top: Int, left: Int, bottom: Int, right: Int) {
+        self.top = top
+        self.left = left
+        self.bottom = bottom
+        self.right = right
+    }
+    public static func uniform(_ p: Int) -> Padding { Padding(top: p, left: p, bottom: p, right: p) }
+    public static let zero = Padding.uniform(0)
+}
+
+/// 2-D convolution. `weight` is `[outChannels, inChannels / groups, kernelH, kernelW]` (OIHW).
+public struct Conv2d: Sendable {
+    public var weight: Tensor
+    public var bias: [Float]?
+    public var strideH: Int, strideW: Int
+    public var padding: Padding
+    public var dilationH: Int, dilationW: Int
+    public var groups: Int
+    public var activation: Activation?
+
+    public init(weight: Tensor, bias: [Float]?, stride: (Int, Int) = (1, 1), padding: Padding = .zero,
+                dilation: (Int, Int) = (1, 1), groups: Int = 1, activation: Activation? = nil) {
+        self.weight = weight
+        self.bias = bias
+        (self.strideH, self.strideW) = stride
+        self.padding = padding
+        (self.dilationH, self.dilationW) = dilation
+        self.groups = groups
+        self.activation = activation
+    }
+
+    public var outChannels: Int { weight.dims[0] }
+    public var inChannels: Int { weight.dims[1] * groups }
+    public var kernelH: Int { weight.dims[2] }
+    public var kernelW: Int { weight.dims[3] }
+}
+
+/// Transposed 2-D convolution (no groups). `weight` is `[outChannels, inChannels, kernelH, kernelW]` and the
+/// value of input pixel `(y, x)` is scattered to output `(y*stride + ky*dilation - padding.top, ...)`.
+/// `padding` crops the full output; `outputPadding` extends the bottom/right edge.
+public struct Deconv2d: Sendable {
+    public var weight: Tensor
+    public var bias: [Float]?
+    public var strideH: Int, strideW: Int
+    public var padding: Padding
+    public var outputPaddingH: Int, outputPaddingW: Int
+    public var dilationH: Int, dilationW: Int
+    public var activation: Activation?
+
+    public init(weight: Tensor, bias: [Float]?, stride: (Int, Int), padding: Padding = .zero,
+                outputPadding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), activation: Activation? = nil) {
+        self.weight = weight
+        self.bias = bias
+        (self.strideH, self.strideW) = stride
+        self.padding = padding
+        (self.outputPaddingH, self.outputPaddingW) = outputPadding
+        (self.dilationH, self.dilationW) = dilation
+        self.activation = activation
+    }
+
+    public var outChannels: Int { weight.dims[0] }
+    public var inChannels: Int { weight.dims[1] }
+    public var kernelH: Int { weight.dims[2] }
+    public var kernelW: Int { weight.dims[3] }
+}
+
+/// A crop on the channel, height and width axes. Each bound counts from the start (`>= 0`) or, for `end`, from the
+/// end when negative or zero (`0` keeps up to the end).
+public struct Crop: Sendable, Equatable {
+    public var start: [Int]  // c, h, w
+    public var end: [Int]    // c, h, w; values <= 0 count from the end
+
+    public init(start: [Int] = [0, 0, 0], end: [Int] = [0, 0, 0]) {
+        precondition(start.count == 3 && end.count == 3)
+        self.start = start
+        self.end = end
+    }
+
+    /// The kept half-open range of an axis of length `size`.
+    public func range(axis: Int, size: Int) -> Range<Int> {
+        let lo = start[axis]
+        let hi = end[axis] <= 0 ? size + end[axis] : end[axis]
+        return lo..<max(lo, min(hi, size))
+    }
+}
+
+public enum PixelShuffleMode: Sendable, Equatable {
+    /// PyTorch `PixelShuffle` / ONNX DepthToSpace CRD: input channel `c*r*r + i*r + j`.
+    case channelsFirst
+    /// ONNX DepthToSpace DCR: input channel `(i*r + j)*C + c`.
+    case depthFirst
+}
+
+public enum ResizeMode: String, Sendable {
+    case nearest
+    case bilinear
+    /// Keys cubic convolution with A = -0.75, border taps replicated (as ncnn and OpenCV).
+    case bicubic
+}
+
+/// Spatial resize by a factor; the output side is `Int(Float(side) * scale)` (ncnn's rule), or a fixed size.
+public struct Resize: Sendable, Equatable {
+    public var mode: ResizeMode
+    public var scaleH: Float, scaleW: Float
+    public var outputH: Int?, outputW: Int?
+    public var alignCorners: Bool
+
+    public init(mode: ResizeMode, scaleH: Float, scaleW: Float, outputH: Int? = nil, outputW: Int? = nil,
+                alignCorners: Bool = false) {
+        self.mode = mode
+        self.scaleH = scaleH
+        self.scaleW = scaleW
+        self.outputH = outputH
+        self.outputW = outputW
+        self.alignCorners = alignCorners
+    }
+
+    public func outputSize(h: Int, w: Int) -> (Int, Int) {
+        (outputH ?? Int(Float(h) * scaleH), outputW ?? Int(Float(w) * scaleW))
+    }
+}
+
+public struct Pool: Sendable, Equatable {
+    public enum Kind: String, Sendable { case max, average }
+    public var kind: Kind
+    /// Pools the whole spatial extent to `[n, c, 1, 1]`.
+    public var global: Bool
+    public var kernelH: Int, kernelW: Int
+    public var strideH: Int, strideW: Int
+    public var padding: Padding
+    /// For average pooling: whether padded positions count in the divisor.
+    public var countIncludesPadding: Bool
+
+    public static func global(_ kind: Kind) -> Pool {
+        Pool(kind: kind, global: true, kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padding: .zero,
+             countIncludesPadding: false)
+    }
+
+    public init(kind: Kind, global: Bool = false, kernelH: Int, kernelW: Int, strideH: Int, strideW: Int,
+                padding: Padding = .zero, countIncludesPadding: Bool = false) {
+        self.kind = kind
+        self.global = global
+        self.kernelH = kernelH
+        self.kernelW = kernelW
+        self.strideH = strideH
+        self.strideW = strideW
+        self.padding = padding
+        self.countIncludesPadding = countIncludesPadding
+    }
+}
+
+/// Fully connected layer: `weight` is `[outFeatures, inFeatures]`.
+public struct Linear: Sendable {
+    public var weight: Tensor
+    public var bias: [Float]?
+    public var activation: Activation?
+
+    public init(weight: Tensor, bias: [Float]?, activation: Activation? = nil) {
+        self.weight = weight
+        self.bias = bias
+        self.activation = activation
+    }
+
+    public var outFeatures: Int { weight.dims[0] }
+    public var inFeatures: Int { weight.dims[1] }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

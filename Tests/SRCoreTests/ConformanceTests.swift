@@ -1,0 +1,205 @@
+import Testing
+import SRCore
+import SRBackendReference
+import SRBackendDNNL
+
+@Suite("Per-op conformance: every backend vs the reference")
+struct ConformanceTests {
+    static let activations: [Activation?] = [
+        nil, .relu, .leakyRelu(slope: 0.2), .sigmoid, .swish, .clip(min: -0.3, max: 0.4),
+        .linear(scale: 0.2, shift: -0.1),
+    ]
+
+    @Test("conv2d over kernel, stride, padding, groups, dilation", arguments: 0..<12)
+    func conv2d(seed: UInt64) throws {
+        var rng = SeededGenerator(seed: 100 + seed)
+        let k = [1, 2, 3, 3, 5][Int(seed) % 5]
+        let groups = seed % 4 == 3 ? 2 : 1
+        let ic = [3, 4, 16, 32][Int(seed) % 4] * groups
+        let oc = [8, 16, 3, 32][Int(seed / 2) % 4] * groups
+        let stride = seed % 3 == 1 ? 2 : 1
+        let pad = Int(seed) % (k / 2 + 1)
+        let dilation = seed == 5 ? 2 : 1
+        let act = Self.activations[Int(seed) % Self.activations.count]
+        var g = Graph()
+        let x = g.add(.input)
+        let conv = randomConv(&rng, in: ic, out: oc, kernel: k, groups: groups, stride: stride, pad: pad,
+                              dilation: dilation, bias: seed % 2 == 0, activation: act)
+        g.outputs = [g.add(.conv2d(conv), [x])]
+        try checkConformance(g, input: Shape(c: ic, h: 11 + Int(seed), w: 9 + 2 * Int(seed)),
+                             tolerance: .accumulation, seed: seed)
+    }
+
+    @Test("conv2d with per-channel PReLU fused and unfused")
+    func prelu() throws {
+        var rng = SeededGenerator(seed: 7)
+        let slopes = Tensor.random(dims: [16], in: 0...0.5, using: &rng).data
+        var g = Graph()
+        let x = g.add(.input)
+        let c = g.add(.conv2d(randomConv(&rng, in: 3, out: 16, kernel: 3, pad: 1)), [x])
+        let p = g.add(.activation(.prelu(slopes: slopes)), [c])
+        g.outputs = [p]
+        try checkConformance(g, input: Shape(c: 3, h: 13, w: 10), tolerance: .accumulation, seed: 7)
+        var h = Graph()
+        let y = h.add(.input)
+        h.outputs = [h.add(.activation(.prelu(slopes: slopes)), [y])]
+        try checkConformance(h, input: Shape(c: 16, h: 5, w: 6), tolerance: .arithmetic, seed: 8)
+    }
+
+    @Test("conv2d fused with residual tails: RRDB weighted sum, add, broadcast mul")
+    func fusedChains() throws {
+        var rng = SeededGenerator(seed: 11)
+        var g = Graph()
+        let x = g.add(.input)
+        let a = g.add(.conv2d(randomConv(&rng, in: 16, out: 16, kernel: 3, pad: 1, activation: .leakyRelu(slope: 0.2))), [x])
+        let b = g.add(.conv2d(randomConv(&rng, in: 16, out: 16, kernel: 3, pad: 1)), [a])
+        let s1 = g.add(.weightedSum([0.2, 1]), [b, a])
+        let s2 = g.add(.weightedSum([0.2, 1]), [s1, x])                       // chained second residual
+        let c = g.add(.conv2d(randomConv(&rng, in: 16, out: 16, kernel: 3, pad: 1)), [s2])
+        let gap = g.add(.pool(.global(.average)), [s2])
+        let gate = g.add(.linear(Linear(weight: Tensor.random(dims: [16, 16], using: &rng),
+                                        bias: Tensor.random(dims: [16], using: &rng).data, activation: .sigmoid)), [gap])
+        let m = g.add(.binary(.mul), [c, gate])                              // broadcast [1, C, 1, 1] operand
+        let d = g.add(.conv2d(randomConv(&rng, in: 16, out: 16, kernel: 1)), [m])
+        let e = g.add(.binary(.add), [s2, d])                                // chain value second
+        let f = g.add(.conv2d(randomConv(&rng, in: 16, out: 16, kernel: 3, pad: 1)), [e])
+        let h = g.add(.weightedSum([0.5, 2]), [x, f])                        // neither coefficient is 1
+        g.outputs = [h]
+        try checkConformance(g, input: Shape(c: 16, h: 12, w: 17), tolerance: .accumulation, seed: 11)
+    }
+
+    @Test("deconv2d: Real-CUGAN shapes", arguments: [(2, 2, 0), (4, 2, 3), (5, 3, 2), (3, 1, 1)])
+    func deconv2d(kernel: Int, stride: Int, pad: Int) throws {
+        var rng = SeededGenerator(seed: UInt64(kernel * 10 + stride))
+        let w = Tensor.random(dims: [5, 8, kernel, kernel], in: -0.5...0.5, using: &rng)
+        let p = Deconv2d(weight: w, bias: Tensor.random(dims: [5], using: &rng).data, stride: (stride, stride),
+                         padding: .uniform(pad), activation: kernel == 2 ? .leakyRelu(slope: 0.1) : nil)
+        var g = Graph()
+        let x = g.add(.input)
+        g.outputs = [g.add(.deconv2d(p), [x])]
+        try checkConformance(g, input: Shape(c: 8, h: 7, w: 10), tolerance: .accumulation, seed: UInt64(kernel))
+    }
+
+    @Test("activations standalone on plain and blocked layouts", arguments: 1..<7)
+    func activation(index: Int) throws {
+        let act = Self.activations[index]!
+        var rng = SeededGenerator(seed: UInt64(index))
+        var g = Graph()
+        let x = g.add(.input)
+        let plain = g.add(.activation(act), [x])
+        let conv = g.add(.conv2d(randomConv(&rng, in: 16, out: 16, kernel: 3, pad: 1)), [plain])
+        let split = g.add(.activation(.relu), [conv])                       // conv has two readers: no fusion
+        let blocked = g.add(.activation(act), [conv])
+        g.outputs = [g.add(.binary(.add), [split, blocked])]
+        try checkConformance(g, input: Shape(c: 16, h: 6, w: 9), tolerance: .accumulation, seed: UInt64(index))
+    }
+
+    @Test("binary ops with equal and broadcast shapes", arguments: BinaryOperator.allCases)
+    func binary(op: BinaryOperator) throws {
+        var rng = SeededGenerator(seed: 21)
+        var g = Graph()
+        let x = g.add(.input)
+        let c = g.add(.constant(Tensor.random(dims: [1, 4, 1, 1], in: 0.5...1.5, using: &rng)))
+        let sq = g.add(.activation(.linear(scale: 0.5, shift: 2)), [x])
+        let same = g.add(.binary(op), [x, sq])
+        let bcast = g.add(.binary(op), [same, c])
+        let bfirst = g.add(.binary(op), [c, bcast])                        // broadcast operand first
+        g.outputs = [bfirst]
+        try checkConformance(g, input: Shape(c: 4, h: 5, w: 7), tolerance: .arithmetic, seed: 21)
+    }
+
+    @Test("weighted sum and concat, including channel counts that are not block multiples")
+    func sumAndConcat() throws {
+        var rng = SeededGenerator(seed: 31)
+        var g = Graph()
+        let x = g.add(.input)
+        let a = g.add(.conv2d(randomConv(&rng, in: 3, out: 64, kernel: 3, pad: 1)), [x])
+        let b = g.add(.conv2d(randomConv(&rng, in: 64, out: 32, kernel: 3, pad: 1)), [a])
+        let c = g.add(.concat, [a, b])
+        let d = g.add(.conv2d(randomConv(&rng, in: 96, out: 32, kernel: 3, pad: 1)), [c])
+        let e = g.add(.concat, [a, b, d, x])                               // 64 + 32 + 32 + 3 channels
+        let f = g.add(.conv2d(randomConv(&rng, in: 131, out: 5, kernel: 1)), [e])
+        let s = g.add(.weightedSum([0.25, -1, 2]), [f, f, f])           // one value read three times
+        let t = g.add(.weightedSum([0.5, 1.5]), [s, f])
+        for out in [c, d, e, f, s, t] {
+            g.outputs = [out]
+            try checkConformance(g, input: Shape(c: 3, h: 10, w: 8), tolerance: .accumulation, seed: 31)
+        }
+    }
+
+    @Test("crop on plain and blocked layouts")
+    func crop() throws {
+        var rng = SeededGenerator(seed: 41)
+        var g = Graph()
+        let x = g.add(.input)
+        let a = g.add(.conv2d(randomConv(&rng, in: 3, out: 16, kernel: 3, pad: 1)), [x])
+        let c1 = g.add(.crop(Crop(start: [0, 4, 4], end: [0, -4, -4])), [a])
+        let c2 = g.add(.crop(Crop(start: [0, 2, 1], end: [0, -2, 0])), [x])
+        let c3 = g.add(.crop(Crop(start: [3, 0, 0], end: [11, 0, 0])), [a]) // channels off block boundaries
+        g.outputs = [c1]
+        try checkConformance(g, input: Shape(c: 3, h: 14, w: 13), tolerance: .accumulation, seed: 41)
+        g.outputs = [c2]
+        try checkConformance(g, input: Shape(c: 3, h: 14, w: 13), tolerance: .exact, seed: 42)
+        g.outputs = [c3]
+        try checkConformance(g, input: Shape(c: 3, h: 14, w: 13), tolerance: .accumulation, seed: 43)
+    }
+
+    @Test("pixel shuffle (both channel orders) and unshuffle", arguments: [2, 3, 4])
+    func shuffle(r: Int) throws {
+        for mode in [PixelShuffleMode.channelsFirst, .depthFirst] {
+            var g = Graph()
+            let x = g.add(.input)
+            g.outputs = [g.add(.pixelShuffle(factor: r, mode: mode), [x])]
+            try checkConformance(g, input: Shape(c: 3 * r * r, h: 5, w: 7), tolerance: .exact, seed: UInt64(r))
+        }
+        var g = Graph()
+        let x = g.add(.input)
+        g.outputs = [g.add(.pixelUnshuffle(factor: r), [x])]
+        try checkConformance(g, input: Shape(c: 2, h: 3 * r, w: 4 * r), tolerance: .exact, seed: UInt64(r))
+    }
+
+    @Test("pixel shuffle then unshuffle is the identity")
+    func shuffleRoundTrip() throws {
+        var rng = SeededGenerator(seed: 5)
+        let x = Tensor.random(dims: [1, 12, 4, 6], using: &rng)
+        var g = Graph()
+        let i = g.add(.input)
+        let s = g.add(.pixelShuffle(factor: 2, mode: .channelsFirst), [i])
+        g.outputs = [g.add(.pixelUnshuffle(factor: 2), [s])]
+        for backend in [ReferenceBackend()] as [any Backend] + Backends.fast {
+            #expect(try backend.compile(g, inputShape: x.shape).run(x) == x, "\(backend.name)")
+        }
+    }
+
+    @Test("resize: nearest, bilinear and bicubic up and down",
+          arguments: [(ResizeMode.nearest, Float(2)), (.nearest, 4), (.nearest, 0.5), (.bilinear, 2),
+                      (.bicubic, 0.5), (.bicubic, 0.75), (.bicubic, 2)])
+    func resize(mode: ResizeMode, scale: Float) throws {
+        var g = Graph()
+        let x = g.add(.input)
+        g.outputs = [g.add(.resize(Resize(mode: mode, scaleH: scale, scaleW: scale)), [x])]
+        try checkConformance(g, input: Shape(c: 3, h: 12, w: 16), tolerance: .arithmetic, seed: 51)
+    }
+
+    @Test("pooling: global average/max and windows")
+    func pool() throws {
+        for p in [Pool.global(.average), .global(.max), Pool(kind: .max, kernelH: 2, kernelW: 2, strideH: 2, strideW: 2),
+                  Pool(kind: .average, kernelH: 3, kernelW: 3, strideH: 1, strideW: 1, padding: .uniform(1))] {
+            var g = Graph()
+            let x = g.add(.input)
+            g.outputs = [g.add(.pool(p), [x])]
+            try checkConformance(g, input: Shape(c: 16, h: 8, w: 10), tolerance: .arithmetic, seed: 61)
+        }
+    }
+
+    @Test("linear layer with activation on a spatial input")
+    func linear() throws {
+        var rng = SeededGenerator(seed: 71)
+        var g = Graph()
+        let x = g.add(.input)
+        let l = Linear(weight: Tensor.random(dims: [10, 4 * 3 * 2], using: &rng),
+                       bias: Tensor.random(dims: [10], using: &rng).data, activation: .relu)
+        g.outputs = [g.add(.linear(l), [x])]
+        try checkConformance(g, input: Shape(c: 4, h: 3, w: 2), tolerance: .accumulation, seed: 71)
+    }
+}
