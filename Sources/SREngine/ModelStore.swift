@@ -1,0 +1,61 @@
+import Foundation
+import SRWeights
+
+/// Where installed model files live and how ids map to them.
+///
+/// The directory is `$ENHANCE_MODELS_DIR`, else `$XDG_CACHE_HOME/enhance/models`, else `~/.cache/enhance/models`;
+/// a model `ID` is the pair `ID.param` + `ID.bin` there.
+public struct ModelStore: Sendable {
+    public var directory: String
+    public var manifest: ModelManifest
+
+    public init(directory: String? = nil, manifest: ModelManifest = .embedded) {
+        self.directory = directory ?? Self.defaultDirectory()
+        self.manifest = manifest
+    }
+
+    public static func defaultDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let d = environment["ENHANCE_MODELS_DIR"], !d.isEmpty { return d }
+        if let c = environment["XDG_CACHE_HOME"], !c.isEmpty { return c + "/enhance/models" }
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        return home + "/.cache/enhance/models"
+    }
+
+    public func paramPath(_ id: String) -> String { directory + "/\(id).param" }
+    public func binPath(_ id: String) -> String { directory + "/\(id).bin" }
+
+    public func isInstalled(_ id: String) -> Bool {
+        guard let entry = manifest.entry(id) else { return false }
+        let fm = FileManager.default
+        for (kind, file) in entry.files {
+            let path = kind == "param" ? paramPath(id) : binPath(id)
+            guard let attrs = try? fm.attributesOfItem(atPath: path), (attrs[.size] as? Int) == file.size else { return false }
+        }
+        return true
+    }
+
+    /// A model to load: a manifest id, or a path to an ncnn `.param` (with its `.bin` beside it).
+    public struct Resolved: Sendable {
+        public var id: String
+        public var paramPath: String
+        public var binPath: String
+        public var entry: ModelManifest.Entry?
+    }
+
+    public func resolve(_ idOrPath: String) throws(EngineError) -> Resolved {
+        if let entry = manifest.entry(idOrPath) {
+            guard isInstalled(idOrPath) else { throw .modelNotInstalled(id: idOrPath, directory: directory) }
+            return Resolved(id: idOrPath, paramPath: paramPath(idOrPath), binPath: binPath(idOrPath), entry: entry)
+        }
+        if idOrPath.hasSuffix(".param") || idOrPath.contains("/") {
+            let param = idOrPath.hasSuffix(".param") ? idOrPath : idOrPath + ".param"
+            let bin = String(param.dropLast(".param".count)) + ".bin"
+            guard FileManager.default.fileExists(atPath: param) else {
+                throw .modelFile(path: param, underlying: .io(path: param, reason: "no such file"))
+            }
+            let id = ((param as NSString).lastPathComponent as NSString).deletingPathExtension
+            return Resolved(id: id, paramPath: param, binPath: bin, entry: nil)
+        }
+        throw .unknownModel(idOrPath, known: manifest.models.map(\.id))
+    }
+}

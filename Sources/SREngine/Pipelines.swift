@@ -1,0 +1,89 @@
+import SRCore
+
+/// Host-side pre- and post-processing of the model families, reproducing the reference tools exactly
+/// (see `docs/ncnn-pipelines.md`).
+enum Pipelines {
+    /// Real-ESRGAN, SRVGGNetCompact and SPAN pad 10 px by reflection on every side.
+    static let esrganPadding = 10
+
+    /// Real-CUGAN pads 18 / 14 / 19 px for x2 / x3 / x4.
+    static func cuganPadding(scale: Int) -> Int { [2: 18, 3: 14, 4: 19][scale] ?? 18 }
+
+    /// Real-CUGAN rounds the padded size up to a multiple of 2 (x2, x4) or 4 (x3) at the bottom and right.
+    static func cuganAlignment(scale: Int) -> Int { scale == 2 || scale == 4 ? 2 : 4 }
+
+    struct Plan {
+        var top: Int, left: Int, bottom: Int, right: Int
+        /// Where the wanted output starts inside the network output.
+        var originY: Int, originX: Int
+    }
+
+    static func plan(_ pipeline: ModelManifest.Pipeline, scale: Int, height: Int, width: Int) -> Plan {
+        switch pipeline {
+        case .realesrgan:
+            let p = esrganPadding
+            return Plan(top: p, left: p, bottom: p, right: p, originY: p * scale, originX: p * scale)
+        case .realcugan:
+            let p = cuganPadding(scale: scale), m = cuganAlignment(scale: scale)
+            let pb = p + ((height + m - 1) / m * m - height), pr = p + ((width + m - 1) / m * m - width)
+            return Plan(top: p, left: p, bottom: pb, right: pr, originY: 0, originX: 0)
+        }
+    }
+
+    /// Mirror index without repeating the edge (`reflect`), folding as often as needed for tiny images.
+    @inline(__always)
+    static func reflect(_ i: Int, _ n: Int) -> Int {
+        guard n > 1 else { return 0 }
+        let period = 2 * (n - 1)
+        var k = i % period
+        if k < 0 { k += period }
+        return k < n ? k : period - k
+    }
+
+    /// Pads a `[1, c, h, w]` tensor by reflection.
+    static func pad(_ t: Tensor, _ plan: Plan) -> Tensor {
+        let s = t.shape
+        let oh = s.h + plan.top + plan.bottom, ow = s.w + plan.left + plan.right
+        var out = [Float](repeating: 0, count: s.c * oh * ow)
+        let columns = (0..<ow).map { reflect($0 - plan.left, s.w) }
+        t.data.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for c in 0..<s.c {
+                    for y in 0..<oh {
+                        let sy = reflect(y - plan.top, s.h)
+                        let srow = (c * s.h + sy) * s.w, drow = (c * oh + y) * ow
+                        for x in 0..<ow { dst[drow + x] = src[srow + columns[x]] }
+                    }
+                }
+            }
+        }
+        return Tensor(dims: [1, s.c, oh, ow], data: out)
+    }
+
+    /// Crops `[1, c, h, w]` at (`y`, `x`) to `height` x `width`, clamping values to `[0, 1]`.
+    static func cropClamped(_ t: Tensor, y: Int, x: Int, height: Int, width: Int) -> Tensor {
+        let s = t.shape
+        var out = [Float](repeating: 0, count: s.c * height * width)
+        t.data.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for c in 0..<s.c {
+                    for r in 0..<height {
+                        let srow = (c * s.h + y + r) * s.w + x, drow = (c * height + r) * width
+                        for i in 0..<width { dst[drow + i] = min(max(src[srow + i], 0), 1) }
+                    }
+                }
+            }
+        }
+        return Tensor(dims: [1, s.c, height, width], data: out)
+    }
+
+    /// Real-CUGAN x4 networks predict a residual: add the nearest 4x upsampling of the unpadded input region.
+    static func addCUGANResidual(_ graph: Graph, padding p: Int) -> Graph {
+        var g = graph
+        let input = g.inputs[0], net = g.outputs[0]
+        let inner = g.add(.crop(Crop(start: [0, p, p], end: [0, -p, -p])), [input], name: "cugan_residual_crop")
+        let up = g.add(.resize(Resize(mode: .nearest, scaleH: 4, scaleW: 4)), [inner], name: "cugan_residual_upsample")
+        g.outputs = [g.add(.binary(.add), [net, up], name: "cugan_residual_add")]
+        return g
+    }
+}
