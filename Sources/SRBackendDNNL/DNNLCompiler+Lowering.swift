@@ -85,6 +85,11 @@ extension DNNLCompiler {
             if !postOps.isEmpty { throw FusionFailed() }
             throw error
         }
+        // A fused post-op oneDNN only has a reference kernel for (e.g. PReLU in v2.6) costs far more than a
+        // separate element-wise pass: run the chain unfused instead.
+        if !postOps.isEmpty, pd.implementation.hasPrefix("ref") {
+            throw FusionFailed()
+        }
 
         let src = try use(x, as: pd.query(dnnl_query_src_md))
         var args: [(Int32, Memory)] = [(DNNL_ARG_SRC, src), (DNNL_ARG_WEIGHTS, weightsMemory)]

@@ -77,6 +77,13 @@ final class PrimitiveDescriptor {
 
     var scratchpad: dnnl_memory_desc_t { query(dnnl_query_scratchpad_md) }
 
+    /// The implementation oneDNN picked, e.g. `jit:avx512_core` or `ref:any`.
+    var implementation: String {
+        var p: UnsafePointer<CChar>?
+        guard dnnl_primitive_desc_query(handle, dnnl_query_impl_info_str, 0, &p) == dnnl_success, let p else { return "" }
+        return String(cString: p)
+    }
+
     deinit { dnnl_primitive_desc_destroy(handle) }
 }
 
