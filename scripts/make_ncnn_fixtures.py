@@ -35,7 +35,8 @@ single tile:
 
 Outputs written to ``--out``:
 
-* ``input.png``          the synthetic input (RGB, 8 bit)
+* ``input.png``          the synthetic input, or the ``--input`` image
+                         converted to RGB (8 bit)
 * ``<model-id>.png``     ncnn result for each model (RGB, 8 bit)
 * ``manifest.json``      sizes, scales, ncnn version, model hashes and the
                          exact pre/post-processing parameters used
@@ -47,6 +48,11 @@ Model files are looked up as ``<models-dir>/<model-id>.param|.bin``; if that
 does not exist, the path of the file inside the original PyPI wheel
 (``<models-dir>/<wheel-relative-stem>.param|.bin``) is tried as well, so the
 script also works on a directory into which the wheels were extracted.
+
+The pipeline can also be imported and run on any RGB uint8 array:
+``run_pipeline(model_id, rgb, models_dir, threads)`` returns the network
+tensors, the float result, timings and (``.rgb``) the final uint8 image
+(used by ``scripts/compare_with_ncnn.py``).
 
 Requirements: numpy, Pillow, ncnn (``pip install ncnn``).
 """
@@ -342,6 +348,75 @@ def resolve_model_files(models_dir: Path, model: ModelSpec) -> tuple[Path, Path]
     )
 
 
+@dataclass
+class PipelineResult:
+    """Everything one ncnn run produced (see ``run_pipeline``)."""
+
+    model: ModelSpec
+    pads: dict[str, int]
+    net_in: np.ndarray   # padded network input, float32 (3, H', W')
+    net_out: np.ndarray  # raw network output, float32 (3, h, w)
+    result: np.ndarray   # post-processed float32 (H*s, W*s, 3), before quantising
+    load_s: float        # ncnn Net load time (param + bin)
+    run_s: float         # pre-processing + inference + post-processing
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """Final uint8 (H*s, W*s, 3) RGB image, exactly as ncnn's to_pixels."""
+        return quantize(self.result)
+
+
+def model_spec(model_id: str) -> ModelSpec:
+    """The ``ModelSpec`` for a model id (KeyError if unknown)."""
+    for model in MODELS:
+        if model.model_id == model_id:
+            return model
+    raise KeyError(model_id)
+
+
+def run_pipeline(
+    model: ModelSpec | str, rgb: np.ndarray, models_dir: Path, threads: int = 2
+) -> PipelineResult:
+    """Run the reference ncnn pipeline of ``model`` on an RGB uint8 (H, W, 3)
+    image; the image must be at least 21 x 21 (Real-CUGAN reflect padding).
+
+    Importable entry point, e.g. from another script in this directory::
+
+        import make_ncnn_fixtures as fx
+        out = fx.run_pipeline("span-x2", rgb, Path("/tmp/enh-models")).rgb
+    """
+    if isinstance(model, str):
+        model = model_spec(model)
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB array, got {rgb.dtype} {rgb.shape}")
+    height, width = rgb.shape[:2]
+    if min(width, height) < 21:
+        raise ValueError(f"image is {width}x{height}; width and height must be >= 21")
+    param, binary = resolve_model_files(Path(models_dir), model)
+    pads = padding_for(model, width, height)
+
+    t0 = time.perf_counter()
+    net = load_net(param, binary, threads)
+    t1 = time.perf_counter()
+    net_in = preprocess(rgb, pads)
+    net_out = run_net(net, model, net_in)
+    result = postprocess(model, net_in, net_out, width, height)
+    t2 = time.perf_counter()
+    net.clear()
+
+    expected = (height * model.scale, width * model.scale, 3)
+    if result.shape != expected:
+        raise RuntimeError(f"{model.model_id}: result shape {result.shape}, expected {expected}")
+    return PipelineResult(model, pads, net_in, net_out, result, t1 - t0, t2 - t1)
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """Read an image file as RGB uint8 (H, W, 3) (alpha is dropped)."""
+    with Image.open(path) as im:
+        return np.array(im.convert("RGB"), dtype=np.uint8)
+
+
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -385,6 +460,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--width", type=int, default=DEFAULT_WIDTH)
     ap.add_argument("--height", type=int, default=DEFAULT_HEIGHT)
     ap.add_argument("--seed", type=int, default=1234, help="noise seed of the test image")
+    ap.add_argument("--input", type=Path, metavar="PATH",
+                    help="use this image (converted to RGB) instead of the synthetic one;"
+                         " --width/--height/--seed are then ignored")
     ap.add_argument("--threads", type=int, default=2, help="ncnn CPU threads")
     ap.add_argument("--only", nargs="*", metavar="MODEL_ID", help="restrict to these model ids")
     ap.add_argument("--float", action="store_true",
@@ -402,7 +480,11 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"error: unknown model id(s): {', '.join(unknown)}")
         models = tuple(known[m] for m in args.only)
 
-    width, height = args.width, args.height
+    if args.input is not None:
+        rgb = load_rgb(args.input)
+        height, width = rgb.shape[:2]
+    else:
+        width, height = args.width, args.height
     # Real-CUGAN x4 pads 19 + 1 on the bottom/right; reflection needs more
     # source pixels than the pad amount.
     if min(width, height) < 21:
@@ -413,7 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.float:
         float_dir.mkdir(exist_ok=True)
 
-    rgb = make_test_image(width, height, args.seed)
+    if args.input is None:
+        rgb = make_test_image(width, height, args.seed)
     save_png(args.out / "input.png", rgb)
 
     manifest = {
@@ -436,25 +519,16 @@ def main(argv: list[str] | None = None) -> int:
         },
         "models": {},
     }
+    if args.input is not None:
+        del manifest["input"]["seed"]
+        manifest["input"]["source"] = str(args.input)
 
     total = 0.0
     for model in models:
         param, binary = resolve_model_files(args.models_dir, model)
-        pads = padding_for(model, width, height)
-
-        t0 = time.perf_counter()
-        net = load_net(param, binary, args.threads)
-        t1 = time.perf_counter()
-        net_in = preprocess(rgb, pads)
-        net_out = run_net(net, model, net_in)
-        result = postprocess(model, net_in, net_out, width, height)
-        t2 = time.perf_counter()
-        net.clear()
-
-        expected = (height * model.scale, width * model.scale, 3)
-        if result.shape != expected:
-            raise RuntimeError(f"{model.model_id}: result shape {result.shape}, expected {expected}")
-        out_u8 = quantize(result)
+        run = run_pipeline(model, rgb, args.models_dir, args.threads)
+        pads, net_in, net_out, result = run.pads, run.net_in, run.net_out, run.result
+        out_u8 = run.rgb
         save_png(args.out / f"{model.model_id}.png", out_u8)
         if args.float:
             np.save(float_dir / f"{model.model_id}.net_in.npy", net_in)
@@ -479,11 +553,11 @@ def main(argv: list[str] | None = None) -> int:
         entry.update(pipeline_description(model, pads))
         manifest["models"][model.model_id] = entry
 
-        total += t2 - t0
+        total += run.load_s + run.run_s
         print(
             f"{model.model_id:32s} in {tuple(net_in.shape)} -> out {tuple(net_out.shape)}"
             f" -> {width * model.scale}x{height * model.scale}"
-            f"  load {1000 * (t1 - t0):7.1f} ms  run {1000 * (t2 - t1):8.1f} ms",
+            f"  load {1000 * run.load_s:7.1f} ms  run {1000 * run.run_s:8.1f} ms",
             flush=True,
         )
 

@@ -9,6 +9,7 @@ public enum NCNNError: Error, Equatable, CustomStringConvertible {
     case blobCountMismatch(declared: Int, found: Int)
     case undefinedBlob(name: String, layer: String)
     case duplicateBlob(name: String, layer: String)
+    case noInput
     case noOutput
     case truncatedWeights(layer: String, needed: Int, available: Int)
     case trailingWeights(bytes: Int)
@@ -35,6 +36,8 @@ public enum NCNNError: Error, Equatable, CustomStringConvertible {
             "layer '\(layer)' reads blob '\(name)', which no earlier layer produces"
         case .duplicateBlob(let name, let layer):
             "layer '\(layer)' produces blob '\(name)', which an earlier layer already produced"
+        case .noInput:
+            "the model has no Input layer"
         case .noOutput:
             "the model has no output blob (every blob is consumed)"
         case .truncatedWeights(let layer, let needed, let available):

@@ -31,7 +31,7 @@ public struct NCNNModel: Sendable {
         var builder = NCNNGraphBuilder(reader: NCNNBinReader(bytes: bin))
         for layer in layers { try builder.add(layer) }
         guard builder.reader.remaining == 0 else { throw .trailingWeights(bytes: builder.reader.remaining) }
-        guard let inputName = builder.inputNames.first else { throw .unsupported(layer: "-", type: "Input", detail: "no Input layer") }
+        guard let inputName = builder.inputNames.first else { throw .noInput }
         guard builder.inputNames.count == 1 else {
             throw .unsupported(layer: builder.inputNames[1], type: "Input", detail: "more than one input")
         }
