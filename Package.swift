@@ -41,9 +41,9 @@ let package = Package(
         .testTarget(name: "SRCoreTests",
                     dependencies: ["SRCore", "SRBackendReference", "SRBackendDNNL"], swiftSettings: strict),
         .testTarget(name: "SRWeightsTests", dependencies: ["SRWeights", "SRCore"], swiftSettings: strict),
-        .testTarget(name: "SREngineTests", dependencies: ["SREngine"],
-                    resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "EnhanceCLITests", dependencies: ["EnhanceCLI"], swiftSettings: strict),
+        .testTarget(name: "SREngineTests", dependencies: ["SREngine", "SRImageIO", "SRCore", "SRWeights"],
+                    exclude: ["Fixtures"], swiftSettings: strict),
+        .testTarget(name: "EnhanceCLITests", dependencies: ["EnhanceCLI", "enhance", "SRImageIO"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -30,11 +30,13 @@ void enh_vips_unref(VipsImage *image) {
 }
 
 VipsImage *enh_vips_open_file(const char *path) {
-    return vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+    // fail_on=truncated: a cut-off file is an error, not an image with grey rows.
+    return vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
 }
 
 VipsImage *enh_vips_open_buffer(const void *data, size_t length) {
-    return vips_image_new_from_buffer(data, length, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+    return vips_image_new_from_buffer(data, length, "", "access", VIPS_ACCESS_SEQUENTIAL,
+                                      "fail_on", VIPS_FAIL_ON_TRUNCATED, NULL);
 }
 
 int enh_vips_width(const VipsImage *image) { return vips_image_get_width(image); }
