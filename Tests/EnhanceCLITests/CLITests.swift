@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+import SRImageIO
+
+/// Runs the built `enhance` executable (it sits beside the test bundle) and captures its output.
+struct CLIResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+func enhance(_ arguments: [String], environment: [String: String] = [:]) throws -> CLIResult {
+    let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    var binary = products.appendingPathComponent("enhance")
+    if !FileManager.default.fileExists(atPath: binary.path) {
+        binary = products.deletingLastPathComponent().appendingPathComponent("enhance")
+    }
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return CLIResult(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                     stderr: String(decoding: e, as: UTF8.self))
+}
+
+func scratch() throws -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("enhance-cli-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+func writeTestImage(_ path: String, width: Int = 24, height: Int = 18) throws {
+    var px = [Float]()
+    for c in 0..<3 { for y in 0..<height { for x in 0..<width { px.append(Float((x * 9 + y * 5 + c * 40) % 256) / 255) } } }
+    try ImageIO.encode(Image(width: width, height: height, channels: 3, pixels: px), to: path)
+}
+
+@Suite("enhance command line")
+struct CLITests {
+    @Test("help lists the subcommands")
+    func help() throws {
+        let r = try enhance(["--help"])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("upscale") && r.stdout.contains("models"))
+        let u = try enhance(["upscale", "--help"])
+        #expect(u.stdout.contains("--model") && u.stdout.contains("--threads") && u.stdout.contains("--output"))
+    }
+
+    @Test("upscale writes the image at the model's scale and says where")
+    func upscale() throws {
+        let dir = try scratch()
+        try writeTestImage(dir + "/in.png")
+        let r = try enhance(["upscale", dir + "/in.png", "-m", "span-x2", "-o", dir + "/out.webp", "--threads", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("wrote \(dir)/out.webp"))
+        let out = try ImageIO.header(path: dir + "/out.webp")
+        #expect(out.width == 48 && out.height == 36 && out.loader.hasPrefix("webp"))
+        // Default output name beside the input.
+        let d = try enhance(["upscale", dir + "/in.png", "-m", "span-x2", "-q"])
+        #expect(d.status == 0 && d.stdout.isEmpty, "\(d.stderr)")
+        #expect(try ImageIO.header(path: dir + "/in_x2.png").width == 48)
+    }
+
+    @Test("every bad input is one clear line on stderr and a non-zero exit",
+          arguments: ["missing", "text", "unknown-model", "not-installed", "bad-extension", "overwrite", "threads"])
+    func errors(kind: String) throws {
+        let dir = try scratch()
+        try writeTestImage(dir + "/in.png")
+        FileManager.default.createFile(atPath: dir + "/notes.png", contents: Data("just text".utf8))
+        var env: [String: String] = [:]
+        let args: [String]
+        let expected: String
+        switch kind {
+        case "missing": args = ["upscale", dir + "/nope.png", "-m", "span-x2"]; expected = "no such file"
+        case "text": args = ["upscale", dir + "/notes.png", "-m", "span-x2"]; expected = "is not an image"
+        case "unknown-model": args = ["upscale", dir + "/in.png", "-m", "esrgan-9000"]; expected = "unknown model 'esrgan-9000'"
+        case "not-installed":
+            args = ["upscale", dir + "/in.png", "-m", "span-x4"]
+            env = ["ENHANCE_MODELS_DIR": dir + "/empty"]
+            expected = "fetch_models.py span-x4"
+        case "bad-extension": args = ["upscale", dir + "/in.png", "-o", dir + "/out.xyz"]; expected = "output format"
+        case "overwrite": args = ["upscale", dir + "/in.png", "-m", "span-x2", "-o", dir + "/./in.png"]; expected = "overwrite the input"
+        default: args = ["upscale", dir + "/in.png", "--threads", "0"]; expected = "--threads must be at least 1"
+        }
+        let r = try enhance(args, environment: env)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains(expected), "stderr was: \(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").filter { !$0.isEmpty && !$0.hasPrefix("Usage") && !$0.contains("--help") }.count == 1,
+                "stderr was: \(r.stderr)")
+        // The input is never touched.
+        #expect(try ImageIO.header(path: dir + "/in.png").width == 24)
+    }
+
+    @Test("models lists every model with scale, size and licence, as a table and as JSON")
+    func models() throws {
+        let r = try enhance(["models"])
+        #expect(r.status == 0)
+        for id in ["realesrgan-x4plus (default)", "realcugan-se-x3-denoise3x", "span-x4-ch52"] { #expect(r.stdout.contains(id)) }
+        #expect(r.stdout.contains("BSD-3-Clause") && r.stdout.contains("MIT") && r.stdout.contains("Apache-2.0"))
+        let j = try enhance(["models", "--json"])
+        let rows = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as! [[String: Any]]
+        #expect(rows.count == 20)
+        #expect(rows.contains { $0["id"] as? String == "realesrgan-x4plus" && $0["isDefault"] as? Bool == true })
+    }
+}
