@@ -32,8 +32,9 @@ public struct DNNLBackend: Backend {
     }
 
     public func compile(_ graph: Graph, inputShape: Shape) throws -> any Executable {
-        let shapes = try graph.inferShapes(inputs: [inputShape])
-        var compiler = DNNLCompiler(graph: graph, shapes: shapes, algorithm: convolutionAlgorithm)
+        let rewritten = GraphRewrites.deconvolutionAsShuffle(graph)
+        let shapes = try rewritten.inferShapes(inputs: [inputShape])
+        var compiler = DNNLCompiler(graph: rewritten, shapes: shapes, algorithm: convolutionAlgorithm)
         return try compiler.compile()
     }
 }

@@ -41,7 +41,8 @@ extension DNNLCompiler {
 
     /// Lowers a conv/deconv/linear head with `postOps` fused, defining value `result`.
     /// Throws `FusionFailed` when oneDNN cannot create the fused primitive.
-    mutating func lowerHead(_ head: ValueID, postOps: [PostOp], as result: ValueID) throws {
+    mutating func lowerHead(_ head: ValueID, postOps: [PostOp], as result: ValueID,
+                            dstLayout: dnnl_memory_desc_t? = nil) throws {
         let node = graph.nodes[head]
         let x = node.inputs[0]
         let attributes = try PrimitiveAttributes()
@@ -60,7 +61,7 @@ extension DNNLCompiler {
             case .eltwise(let alg, let a, let b): try attributes.appendEltwise(alg, alpha: a, beta: b)
             case .prelu: try attributes.appendPReLU(perChannel: true)
             case .binary(let alg, let other):
-                let desc = shapes[other] == outShape ? md[other]! : try MD.plain(shapes[other])
+                let desc = shapes[other] == outShape ? (dstLayout ?? md[other]!) : try MD.plain(shapes[other])
                 binaryDescs[i] = desc
                 try attributes.appendBinary(alg, src1: desc)
             }
@@ -74,9 +75,11 @@ extension DNNLCompiler {
         do {
             switch node.op {
             case .conv2d(let p):
-                (pd, weightsMemory, biasMemory) = try convolution(p, input: shapes[x], output: outShape, attributes, name)
+                (pd, weightsMemory, biasMemory) = try convolution(p, input: shapes[x], output: outShape, attributes, name,
+                                                                  dst: dstLayout)
             case .deconv2d(let p):
-                (pd, weightsMemory, biasMemory) = try deconvolution(p, input: shapes[x], output: outShape, attributes, name)
+                (pd, weightsMemory, biasMemory) = try deconvolution(p, input: shapes[x], output: outShape, attributes, name,
+                                                                    dst: dstLayout)
             case .linear(let l):
                 (pd, weightsMemory, biasMemory) = try innerProduct(l, input: shapes[x], attributes, name)
             default: fatalError("unreachable")
@@ -89,6 +92,17 @@ extension DNNLCompiler {
         // separate element-wise pass: run the chain unfused instead.
         if !postOps.isEmpty, pd.implementation.hasPrefix("ref") {
             throw FusionFailed()
+        }
+        // A full-size second operand in another layout than the destination makes the post-op crawl: build the
+        // primitive again with the operand reordered to the destination's layout.
+        if dstLayout == nil, case .linear = node.op {} else if dstLayout == nil {
+            let dstDesc = pd.query(dnnl_query_dst_md)
+            if binaryDescs.contains(where: { i, desc in
+                if case .binary(_, let other) = ops[i], shapes[other] == outShape { return !MD.equal(desc, dstDesc) }
+                return false
+            }) {
+                return try lowerHead(head, postOps: postOps, as: result, dstLayout: dstDesc)
+            }
         }
 
         let src = try use(x, as: pd.query(dnnl_query_src_md))
@@ -118,11 +132,11 @@ extension DNNLCompiler {
     }
 
     private mutating func convolution(_ p: Conv2d, input: Shape, output: Shape, _ attr: PrimitiveAttributes,
-                                      _ name: String) throws -> (PrimitiveDescriptor, Memory, Memory?) {
+                                      _ name: String, dst dstLayout: dnnl_memory_desc_t?) throws -> (PrimitiveDescriptor, Memory, Memory?) {
         let g = p.groups
         let wDims = g == 1 ? p.weight.dims : [g, p.outChannels / g] + Array(p.weight.dims[1...])
         let wTag = g == 1 ? dnnl_oihw : dnnl_goihw
-        var src = try MD.any(input), dst = try MD.any(output)
+        var src = try MD.any(input), dst = try dstLayout ?? MD.any(output)
         var w = try MD.tagged(wDims, dnnl_format_tag_any)
         let b = try MD.tagged([p.outChannels], dnnl_x)
         var desc = dnnl_convolution_desc_t()
@@ -139,8 +153,8 @@ extension DNNLCompiler {
     }
 
     private mutating func deconvolution(_ p: Deconv2d, input: Shape, output: Shape, _ attr: PrimitiveAttributes,
-                                        _ name: String) throws -> (PrimitiveDescriptor, Memory, Memory?) {
-        var src = try MD.any(input), dst = try MD.any(output)
+                                        _ name: String, dst dstLayout: dnnl_memory_desc_t?) throws -> (PrimitiveDescriptor, Memory, Memory?) {
+        var src = try MD.any(input), dst = try dstLayout ?? MD.any(output)
         var w = try MD.tagged(p.weight.dims, dnnl_format_tag_any)
         let b = try MD.tagged([p.outChannels], dnnl_x)
         var desc = dnnl_deconvolution_desc_t()
@@ -273,7 +287,8 @@ extension DNNLCompiler {
                        c.range(axis: 2, size: s.w).lowerBound]
         guard let sub = try? MD.submemory(md[x]!, dims: o.dims, offsets: offsets) else { return try lowerReference(id) }
         let src = view(ref(of: x), sub)
-        let dst = output(id, try MD.plain(o))
+        // Keep the input's blocking so later element-wise ops and post-ops see matching layouts.
+        let dst = output(id, c.start[0] == 0 && c.end[0] == 0 ? try MD.sameLayout(as: md[x]!, dims: o.dims) : try MD.plain(o))
         try reorder(from: src, to: dst, name: graph.nodes[id].name)
     }
 

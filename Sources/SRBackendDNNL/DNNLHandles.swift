@@ -210,6 +210,20 @@ enum MD {
     }
 
     static func isZero(_ md: dnnl_memory_desc_t) -> Bool { md.ndims == 0 }
+
+    /// The 4-D activation layouts this backend produces, most specific first.
+    static let activationTags: [dnnl_format_tag_t] = [dnnl_nChw16c, dnnl_nChw8c, dnnl_nhwc, dnnl_nchw]
+
+    /// A descriptor for `dims` laid out like `like` (same blocking), or plain NCHW when the layout is unknown.
+    static func sameLayout(as like: dnnl_memory_desc_t, dims: [Int]) throws -> dnnl_memory_desc_t {
+        let likeDims = (0..<Int(like.ndims)).map { i in withUnsafeBytes(of: like.dims) { $0.load(fromByteOffset: i * 8, as: Int64.self) } }
+        for tag in activationTags {
+            if let candidate = try? tagged(likeDims.map(Int.init), tag), equal(candidate, like) {
+                return try tagged(dims, tag)
+            }
+        }
+        return try tagged(dims, dnnl_nchw)
+    }
 }
 
 /// Calls `body` with a pointer to `value`, or with nil (oneDNN's optional descriptors, e.g. no bias).
