@@ -55,6 +55,24 @@ extension DNNLCompiler {
         }
         ops += postOps
         let outShape = shapes[head]
+        // A full-size second operand fixes the destination layout (oneDNN matches them), and a plain operand drags
+        // the convolution onto a slow plain-layout kernel. Ask for the layout the convolution prefers on its own
+        // and reorder the operand to it instead.
+        let hasFullOperand = ops.contains { if case .binary(_, let o) = $0 { shapes[o] == outShape } else { false } }
+        if dstLayout == nil, hasFullOperand {
+            let probe = PrimitiveAttributes.plain
+            let preferred: dnnl_memory_desc_t?
+            switch node.op {
+            case .conv2d(let p):
+                preferred = try? convolution(p, input: shapes[x], output: outShape, probe, node.name, dst: nil, weightsNeeded: false).0
+                    .query(dnnl_query_dst_md)
+            case .deconv2d(let p):
+                preferred = try? deconvolution(p, input: shapes[x], output: outShape, probe, node.name, dst: nil, weightsNeeded: false).0
+                    .query(dnnl_query_dst_md)
+            default: preferred = nil
+            }
+            if let preferred { return try lowerHead(head, postOps: postOps, as: result, dstLayout: preferred) }
+        }
         var binaryDescs: [Int: dnnl_memory_desc_t] = [:]
         for (i, op) in ops.enumerated() {
             switch op {
@@ -69,7 +87,7 @@ extension DNNLCompiler {
         try attributes.commit()
 
         let pd: PrimitiveDescriptor
-        var weightsMemory: Memory
+        var weightsMemory: Memory?
         var biasMemory: Memory?
         let name = node.name
         do {
@@ -93,20 +111,9 @@ extension DNNLCompiler {
         if !postOps.isEmpty, pd.implementation.hasPrefix("ref") {
             throw FusionFailed()
         }
-        // A full-size second operand in another layout than the destination makes the post-op crawl: build the
-        // primitive again with the operand reordered to the destination's layout.
-        if dstLayout == nil, case .linear = node.op {} else if dstLayout == nil {
-            let dstDesc = pd.query(dnnl_query_dst_md)
-            if binaryDescs.contains(where: { i, desc in
-                if case .binary(_, let other) = ops[i], shapes[other] == outShape { return !MD.equal(desc, dstDesc) }
-                return false
-            }) {
-                return try lowerHead(head, postOps: postOps, as: result, dstLayout: dstDesc)
-            }
-        }
 
         let src = try use(x, as: pd.query(dnnl_query_src_md))
-        var args: [(Int32, Memory)] = [(DNNL_ARG_SRC, src), (DNNL_ARG_WEIGHTS, weightsMemory)]
+        var args: [(Int32, Memory)] = [(DNNL_ARG_SRC, src), (DNNL_ARG_WEIGHTS, weightsMemory!)]
         if let biasMemory { args.append((DNNL_ARG_BIAS, biasMemory)) }
         let dst: Memory
         if case .linear = node.op {
@@ -132,7 +139,8 @@ extension DNNLCompiler {
     }
 
     private mutating func convolution(_ p: Conv2d, input: Shape, output: Shape, _ attr: PrimitiveAttributes,
-                                      _ name: String, dst dstLayout: dnnl_memory_desc_t?) throws -> (PrimitiveDescriptor, Memory, Memory?) {
+                                      _ name: String, dst dstLayout: dnnl_memory_desc_t?,
+                                      weightsNeeded: Bool = true) throws -> (PrimitiveDescriptor, Memory?, Memory?) {
         let g = p.groups
         let wDims = g == 1 ? p.weight.dims : [g, p.outChannels / g] + Array(p.weight.dims[1...])
         let wTag = g == 1 ? dnnl_oihw : dnnl_goihw
@@ -147,13 +155,15 @@ extension DNNLCompiler {
             MD.dims([p.padding.top, p.padding.left]), MD.dims([p.padding.bottom, p.padding.right])) },
             "dnnl_dilated_convolution_forward_desc_init(\(name))")
         let pd = try withUnsafePointer(to: &desc) { try PrimitiveDescriptor(op: $0, attributes: attr, name: name) }
+        guard weightsNeeded else { return (pd, nil, nil) }
         let weights = try weights(p.weight.data, plain: try MD.tagged(wDims, wTag), wanted: pd.query(dnnl_query_weights_md))
         let bias = try p.bias.map { try permanentMemory(try MD.tagged([p.outChannels], dnnl_x), data: $0) }
         return (pd, weights, bias)
     }
 
     private mutating func deconvolution(_ p: Deconv2d, input: Shape, output: Shape, _ attr: PrimitiveAttributes,
-                                        _ name: String, dst dstLayout: dnnl_memory_desc_t?) throws -> (PrimitiveDescriptor, Memory, Memory?) {
+                                        _ name: String, dst dstLayout: dnnl_memory_desc_t?,
+                                        weightsNeeded: Bool = true) throws -> (PrimitiveDescriptor, Memory?, Memory?) {
         var src = try MD.any(input), dst = try dstLayout ?? MD.any(output)
         var w = try MD.tagged(p.weight.dims, dnnl_format_tag_any)
         let b = try MD.tagged([p.outChannels], dnnl_x)
@@ -165,6 +175,7 @@ extension DNNLCompiler {
             MD.dims([p.padding.bottom - p.outputPaddingH, p.padding.right - p.outputPaddingW])) },
             "dnnl_dilated_deconvolution_forward_desc_init(\(name))")
         let pd = try withUnsafePointer(to: &desc) { try PrimitiveDescriptor(op: $0, attributes: attr, name: name) }
+        guard weightsNeeded else { return (pd, nil, nil) }
         let weights = try weights(p.weight.data, plain: try MD.tagged(p.weight.dims, dnnl_oihw),
                                   wanted: pd.query(dnnl_query_weights_md))
         let bias = try p.bias.map { try permanentMemory(try MD.tagged([p.outChannels], dnnl_x), data: $0) }
@@ -172,7 +183,7 @@ extension DNNLCompiler {
     }
 
     private mutating func innerProduct(_ l: Linear, input: Shape, _ attr: PrimitiveAttributes,
-                                       _ name: String) throws -> (PrimitiveDescriptor, Memory, Memory?) {
+                                       _ name: String) throws -> (PrimitiveDescriptor, Memory?, Memory?) {
         let wDims = [l.outFeatures, input.c, input.h, input.w]
         var src = try MD.any(input)
         var w = try MD.tagged(wDims, dnnl_format_tag_any)

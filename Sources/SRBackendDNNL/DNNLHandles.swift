@@ -106,6 +106,13 @@ final class PrimitiveAttributes {
 
     var count: Int { Int(dnnl_post_ops_len(postOps)) }
 
+    /// No post-ops (user scratchpad only).
+    static var plain: PrimitiveAttributes {
+        let a = try! PrimitiveAttributes()
+        try! a.commit()
+        return a
+    }
+
     func appendEltwise(_ alg: dnnl_alg_kind_t, alpha: Float, beta: Float) throws {
         try check(dnnl_post_ops_append_eltwise(postOps, 1, alg, alpha, beta), "dnnl_post_ops_append_eltwise")
     }
