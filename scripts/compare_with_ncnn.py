@@ -22,7 +22,7 @@ Timings:
 * ``ratio``           ``enhance wall s / ncnn s`` (< 1: enhance is faster).
 
 The default input is a 256x256 centre crop of
-``/work/shared/sr-testsets/Set14/baboon.png`` (or, if that is missing, of the
+``../shared/sr-testsets/Set14/baboon.png`` (beside the repository) (or, if that is missing, of the
 first image of at least 256x256 in that folder), written at run time into a
 temporary directory; nothing is written into the repository.
 
@@ -55,7 +55,7 @@ sys.path.insert(0, str(SCRIPT_DIR))
 import make_ncnn_fixtures as fx  # noqa: E402  (needs sys.path above)
 from PIL import Image  # noqa: E402  (make_ncnn_fixtures checked it is installed)
 
-DEFAULT_TESTSET = Path("/work/shared/sr-testsets/Set14")
+DEFAULT_TESTSET = Path(__file__).resolve().parent.parent.parent / "shared" / "sr-testsets" / "Set14"
 DEFAULT_IMAGE = "baboon.png"
 DEFAULT_CROP = 256
 SELF_TIME_RE = re.compile(r",\s*([0-9]+(?:\.[0-9]+)?)\s*s\)\s*$")

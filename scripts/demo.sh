@@ -6,6 +6,8 @@
 # Without IMAGE the committed 49x38 test picture is upscaled. The result goes to out/<name>_x4.png.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# The Swift toolchain of these machines lives in /opt/swift.
+command -v swift >/dev/null 2>&1 || export PATH="/opt/swift/usr/bin:$PATH"
 
 bash scripts/setup.sh
 swift build -c release --product enhance

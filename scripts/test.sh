@@ -4,6 +4,8 @@
 #   scripts/test.sh [SWIFT_TEST_ARGS...]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# The Swift toolchain of these machines lives in /opt/swift.
+command -v swift >/dev/null 2>&1 || export PATH="/opt/swift/usr/bin:$PATH"
 
 bash scripts/setup.sh --all
 swift build --build-tests
