@@ -118,50 +118,28 @@ struct NCNNGraphBuilder {
 
         case "Convolution", "ConvolutionDepthWise":
             try expectArity(layer, inputs: 1)
-            let out = p.int(0, 0), kw = p.int(1, 0), kh = p.int(11, kw)
-            let dw = p.int(2, 1), dh = p.int(12, dw), sw = p.int(3, 1), sh = p.int(13, sw)
-            let padL = p.int(4, 0), padT = p.int(14, padL), padR = p.int(15, padL), padB = p.int(16, padT)
-            let size = p.int(6, 0), groups = layer.type == "ConvolutionDepthWise" ? p.int(7, 1) : 1
-            guard padL >= 0, padT >= 0 else {
-                throw .unsupported(layer: name, type: layer.type, detail: "automatic SAME padding (\(padL))")
-            }
+            let groups = layer.type == "ConvolutionDepthWise" ? p.int(7, 1) : 1
             guard p.int(8, 0) == 0 else { throw .unsupported(layer: name, type: layer.type, detail: "int8 scales") }
             guard p.int(19, 0) == 0 else { throw .unsupported(layer: name, type: layer.type, detail: "dynamic weights") }
             if let v = p.scalars[18], v != 0 { throw .unsupported(layer: name, type: layer.type, detail: "non-zero pad_value") }
-            guard out > 0, kw > 0, kh > 0, groups > 0, size > 0, size % (out * kh * kw) == 0 else {
-                throw .weightShape(layer: name, detail: "weight_data_size \(size) is not a multiple of \(out)x\(kh)x\(kw)")
-            }
-            let act = try activation(layer)
-            let w = try reader.tagged(size, layer: name, type: layer.type)
-            let b = p.int(5, 0) != 0 ? try reader.raw(out, layer: name) : nil
-            let conv = Conv2d(weight: Tensor(dims: [out, size / (out * kh * kw), kh, kw], data: w), bias: b,
-                              stride: (sh, sw), padding: Padding(top: padT, left: padL, bottom: padB, right: padR),
-                              dilation: (dh, dw), groups: groups, activation: act)
+            guard groups > 0 else { throw .weightShape(layer: name, detail: "group \(groups)") }
+            let k = try readKernel(layer)
+            let conv = Conv2d(weight: k.weight, bias: k.bias, stride: k.stride, padding: k.padding, dilation: k.dilation,
+                              groups: groups, activation: k.activation)
             try produce(layer, node(.conv2d(conv), ins))
 
         case "Deconvolution", "DeconvolutionDepthWise":
             try expectArity(layer, inputs: 1)
-            let out = p.int(0, 0), kw = p.int(1, 0), kh = p.int(11, kw)
-            let dw = p.int(2, 1), dh = p.int(12, dw), sw = p.int(3, 1), sh = p.int(13, sw)
-            let padL = p.int(4, 0), padT = p.int(14, padL), padR = p.int(15, padL), padB = p.int(16, padT)
-            let outPadR = p.int(18, 0), outPadB = p.int(19, outPadR)
-            let size = p.int(6, 0)
             if layer.type == "DeconvolutionDepthWise", p.int(7, 1) != 1 {
                 throw .unsupported(layer: name, type: layer.type, detail: "grouped deconvolution")
             }
             guard p.int(20, 0) == 0, p.int(21, 0) == 0 else {
                 throw .unsupported(layer: name, type: layer.type, detail: "explicit output size")
             }
-            guard padL >= 0, padT >= 0 else { throw .unsupported(layer: name, type: layer.type, detail: "automatic padding") }
-            guard out > 0, kw > 0, kh > 0, size > 0, size % (out * kh * kw) == 0 else {
-                throw .weightShape(layer: name, detail: "weight_data_size \(size) is not a multiple of \(out)x\(kh)x\(kw)")
-            }
-            let act = try activation(layer)
-            let w = try reader.tagged(size, layer: name, type: layer.type)
-            let b = p.int(5, 0) != 0 ? try reader.raw(out, layer: name) : nil
-            let deconv = Deconv2d(weight: Tensor(dims: [out, size / (out * kh * kw), kh, kw], data: w), bias: b,
-                                  stride: (sh, sw), padding: Padding(top: padT, left: padL, bottom: padB, right: padR),
-                                  outputPadding: (outPadB, outPadR), dilation: (dh, dw), activation: act)
+            let outPadR = p.int(18, 0), outPadB = p.int(19, outPadR)
+            let k = try readKernel(layer)
+            let deconv = Deconv2d(weight: k.weight, bias: k.bias, stride: k.stride, padding: k.padding,
+                                  outputPadding: (outPadB, outPadR), dilation: k.dilation, activation: k.activation)
             try produce(layer, node(.deconv2d(deconv), ins))
 
         case "InnerProduct":
@@ -285,6 +263,29 @@ struct NCNNGraphBuilder {
         default:
             throw .unknownLayerType(type: layer.type, layer: name, line: layer.line)
         }
+    }
+
+    /// The window, padding, activation and weights shared by ncnn's (de)convolution layers:
+    /// `0 num_output, 1/11 kernel w/h, 2/12 dilation, 3/13 stride, 4/14/15/16 pad left/top/right/bottom,
+    /// 5 bias_term, 6 weight_data_size, 9/10 activation`; weights `[out][in/groups][kh][kw]` (type 0), bias (type 1).
+    private mutating func readKernel(_ layer: NCNNLayer) throws(NCNNError)
+        -> (weight: Tensor, bias: [Float]?, stride: (Int, Int), padding: Padding, dilation: (Int, Int), activation: Activation?) {
+        let p = layer.params
+        let out = p.int(0, 0), kw = p.int(1, 0), kh = p.int(11, kw)
+        let dw = p.int(2, 1), dh = p.int(12, dw), sw = p.int(3, 1), sh = p.int(13, sw)
+        let padL = p.int(4, 0), padT = p.int(14, padL), padR = p.int(15, padL), padB = p.int(16, padT)
+        let size = p.int(6, 0)
+        guard padL >= 0, padT >= 0, padR >= 0, padB >= 0 else {
+            throw .unsupported(layer: layer.name, type: layer.type, detail: "automatic SAME padding (\(padL))")
+        }
+        guard out > 0, kw > 0, kh > 0, size > 0, size % (out * kh * kw) == 0 else {
+            throw .weightShape(layer: layer.name, detail: "weight_data_size \(size) is not a multiple of \(out)x\(kh)x\(kw)")
+        }
+        let act = try activation(layer)
+        let w = try reader.tagged(size, layer: layer.name, type: layer.type)
+        let b = p.int(5, 0) != 0 ? try reader.raw(out, layer: layer.name) : nil
+        return (Tensor(dims: [out, size / (out * kh * kw), kh, kw], data: w), b, (sh, sw),
+                Padding(top: padT, left: padL, bottom: padB, right: padR), (dh, dw), act)
     }
 
     /// ncnn BinaryOp: `0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 pow, 7 rsub, 8 rdiv`; `1=1` uses scalar `2=b`.
