@@ -18,6 +18,7 @@ final class DNNLExecutable: Executable {
     /// Everything the memory objects point into; kept alive for the executable's lifetime.
     private let storage: [AlignedBuffer]
     let arenaBytes: Int
+    var workspaceBytes: Int { arenaBytes }
 
     init(inputShape: Shape, outputShape: Shape, actions: [Action], input: Memory, output: Memory,
          storage: [AlignedBuffer], arenaBytes: Int) {

@@ -18,6 +18,8 @@ final class ReferenceExecutable: Executable {
     let shapes: [Shape]
     let inputShape: Shape
     let outputShape: Shape
+    /// Every value alive at once in the worst case: a bound, not a plan.
+    var workspaceBytes: Int { shapes.reduce(0) { $0 + $1.count * 4 } }
 
     init(graph: Graph, shapes: [Shape]) {
         self.graph = graph

@@ -11,6 +11,8 @@ public protocol Backend: Sendable {
 public protocol Executable: AnyObject {
     var inputShape: Shape { get }
     var outputShape: Shape { get }
+    /// Bytes of activation memory this executable holds while alive (0 when unknown).
+    var workspaceBytes: Int { get }
     /// Runs the graph on `input` (NCHW, `inputShape`) and returns the first graph output.
     func run(_ input: Tensor) throws -> Tensor
 }

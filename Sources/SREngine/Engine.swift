@@ -5,12 +5,34 @@ import SRBackendDNNL
 import SRBackendReference
 import Synchronization
 
+/// How to run a model over an image.
+public struct UpscaleOptions: Sendable, Equatable {
+    /// Bytes the network's activations may use at once; the tile size follows from it. Default 1 GiB.
+    public var maxMemory: Int
+    /// Tile side in input pixels; `nil` picks it from `maxMemory`, `0` forces the whole image in one piece.
+    public var tileSize: Int?
+    /// Minimum overlap of neighbouring tiles in input pixels; the overlap is blended smoothly.
+    public var overlap: Int
+    /// Extra input pixels each tile's network sees on every side, whose output is discarded.
+    public var context: Int
+
+    public static let defaultMaxMemory = 1 << 30
+
+    public init(maxMemory: Int = UpscaleOptions.defaultMaxMemory, tileSize: Int? = nil, overlap: Int = 16,
+                context: Int = 32) {
+        self.maxMemory = maxMemory
+        self.tileSize = tileSize
+        self.overlap = overlap
+        self.context = context
+    }
+}
+
 /// The one path every entry point (CLI, server, evaluation) uses: resolve a model, run it on an image.
 public final class Engine: Sendable {
     public let store: ModelStore
     public let backend: any Backend
     private let models = Mutex<[String: LoadedModel]>([:])
-    /// Runs of the same model are serialised: each compiled executable owns one activation arena.
+    /// Runs are serialised: each compiled executable owns one activation arena.
     private let runLock = Mutex<Void>(())
 
     /// - Parameters:
@@ -30,32 +52,56 @@ public final class Engine: Sendable {
         return loaded
     }
 
+    /// The tile side (input pixels) `options` allow for `model`, or nil when the whole image fits.
+    public func tileSize(for model: LoadedModel, height: Int, width: Int, options: UpscaleOptions) throws(EngineError) -> Int? {
+        if let t = options.tileSize { return t == 0 || (t >= height && t >= width) ? nil : max(t, 16) }
+        let bytesPerPixel = try model.workspaceBytesPerPixel()
+        let plan = Pipelines.plan(model.pipeline, scale: model.scale, height: height, width: width)
+        let margin = max(plan.top + plan.bottom, plan.left + plan.right) + 2 * options.context
+        let pixels = Double(options.maxMemory) / bytesPerPixel
+        let side = Int(pixels.squareRoot()) - margin
+        if (height + margin) * (width + margin) <= Int(pixels) { return nil }
+        // Multiples of 4 keep Real-CUGAN's alignment padding out of every tile.
+        return max(32, side / 4 * 4)
+    }
+
     /// Upscales `image` by the model's native scale.
     ///
-    /// Colour goes through the network with the model family's padding; gray images are expanded to RGB for the
-    /// network and converted back (BT.601 luma); alpha is upscaled separately with bicubic interpolation.
-    public func upscale(_ image: Image, with model: LoadedModel) throws(EngineError) -> Image {
+    /// Colour goes through the network with the model family's padding, in overlapping tiles when the image is
+    /// larger than the memory budget allows; gray images are expanded to RGB for the network and converted back
+    /// (BT.601 luma); alpha is upscaled separately with bicubic interpolation.
+    public func upscale(_ image: Image, with model: LoadedModel,
+                        options: UpscaleOptions = UpscaleOptions()) throws(EngineError) -> Image {
         let s = model.scale
         var color = image.colorTensor
         let gray = color.shape.c == 1
         if gray { color = Tensor(dims: [1, 3, image.height, image.width], data: color.data + color.data + color.data) }
+        let oh = image.height * s, ow = image.width * s
+        let tile = try tileSize(for: model, height: image.height, width: image.width, options: options)
+        let tiler = Tiler(height: image.height, width: image.width, scale: s,
+                          tile: tile ?? max(image.height, image.width), overlap: options.overlap)
 
-        let plan = Pipelines.plan(model.pipeline, scale: s, height: image.height, width: image.width)
-        let padded = Pipelines.pad(color, plan)
-        let raw: Tensor
+        var out = [Float](repeating: 0, count: (gray ? 1 : 3) * oh * ow)
         do {
-            raw = try runLock.withLock { _ in try model.runNetwork(padded) }
+            try runLock.withLock { _ in
+                try tiler.run(channels: 3, region: { y0, x0, h, w in
+                    try self.region(color, model: model, y0: y0, x0: x0, height: h, width: w,
+                                    context: tile == nil ? 0 : options.context)
+                }, emit: { firstRow, rows in
+                    let n = rows.shape.h
+                    let finished = gray ? Self.luma(rows) : rows
+                    for c in 0..<finished.shape.c {
+                        let src = c * n * ow, dst = (c * oh + firstRow) * ow
+                        for i in 0..<(n * ow) { out[dst + i] = min(max(finished.data[src + i], 0), 1) }
+                    }
+                })
+            }
         } catch let error as EngineError {
             throw error
         } catch {
             throw .backend(String(describing: error))
         }
-        let oh = image.height * s, ow = image.width * s
-        guard raw.shape.c == 3, raw.shape.h >= plan.originY + oh, raw.shape.w >= plan.originX + ow else {
-            throw .backend("model '\(model.id)' produced \(raw.shape) for a padded input \(padded.shape); expected at least \(oh)x\(ow) at x\(s)")
-        }
-        var out = Pipelines.cropClamped(raw, y: plan.originY, x: plan.originX, height: oh, width: ow)
-        if gray { out = Self.luma(out) }
+        let outColor = Tensor(dims: [1, gray ? 1 : 3, oh, ow], data: out)
 
         var alpha: Tensor?
         if let a = image.alphaTensor {
@@ -63,7 +109,29 @@ public final class Engine: Sendable {
                                                   Shape(c: 1, h: oh, w: ow))
             alpha = Tensor(dims: resized.dims, data: resized.data.map { min(max($0, 0), 1) })
         }
-        return Image(color: out, alpha: alpha, bitDepth: image.bitDepth, iccProfile: image.iccProfile)
+        return Image(color: outColor, alpha: alpha, bitDepth: image.bitDepth, iccProfile: image.iccProfile)
+    }
+
+    /// The network's output for one image region, through the model family's padding and crop.
+    ///
+    /// The network sees `context` extra real pixels around the region (the window slides inwards at the image
+    /// borders, so every tile has the same shape and border tiles see exactly what the whole-image run sees);
+    /// the output of that context is discarded.
+    private func region(_ color: Tensor, model: LoadedModel, y0: Int, x0: Int, height: Int, width: Int,
+                        context: Int) throws -> Tensor {
+        let s = model.scale
+        let fullH = color.shape.h, fullW = color.shape.w
+        let winH = min(fullH, height + 2 * context), winW = min(fullW, width + 2 * context)
+        let wy = min(max(y0 - context, 0), fullH - winH), wx = min(max(x0 - context, 0), fullW - winW)
+        let plan = Pipelines.plan(model.pipeline, scale: s, height: winH, width: winW)
+        let input = Pipelines.window(color, y0: wy, x0: wx, height: winH, width: winW, plan)
+        let raw = try model.runNetwork(input)
+        guard raw.shape.c == 3, raw.shape.h >= plan.originY + winH * s, raw.shape.w >= plan.originX + winW * s else {
+            throw EngineError.backend("model '\(model.id)' produced \(raw.shape) for a padded input \(input.shape); " +
+                                      "expected at least \(winH * s)x\(winW * s) at x\(s)")
+        }
+        return Pipelines.crop(raw, y: plan.originY + (y0 - wy) * s, x: plan.originX + (x0 - wx) * s,
+                              height: height * s, width: width * s)
     }
 
     /// BT.601 luma of an RGB tensor, as a one-channel tensor.

@@ -67,6 +67,21 @@ public final class LoadedModel: Sendable {
         return compiled
     }
 
+    private let bytesPerPixel = Mutex<Double?>(nil)
+
+    /// Activation bytes per network-input pixel, measured once by compiling a 96x96 window.
+    func workspaceBytesPerPixel() throws(EngineError) -> Double {
+        if let b = bytesPerPixel.withLock({ $0 }) { return b }
+        let side = 96
+        let probe: any Executable
+        do { probe = try backend.compile(graph, inputShape: Shape(c: 3, h: side, w: side)) } catch {
+            throw .backend("cannot compile \(id) for a \(side)x\(side) window: \(error)")
+        }
+        let value = max(1, Double(probe.workspaceBytes) / Double(side * side))
+        bytesPerPixel.withLock { $0 = value }
+        return value
+    }
+
     /// Runs the raw network on a `[1, c, h, w]` tensor (already padded as the pipeline requires).
     public func runNetwork(_ input: Tensor) throws -> Tensor {
         let exe = try executable(for: input.shape)

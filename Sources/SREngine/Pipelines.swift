@@ -42,15 +42,22 @@ enum Pipelines {
 
     /// Pads a `[1, c, h, w]` tensor by reflection.
     static func pad(_ t: Tensor, _ plan: Plan) -> Tensor {
+        window(t, y0: 0, x0: 0, height: t.shape.h, width: t.shape.w, plan)
+    }
+
+    /// The network input for image region `(y0, x0, height, width)`: the region plus the plan's margins, read from
+    /// the whole image mirrored at its borders. Margins inside the image are real neighbouring pixels, so a tile sees
+    /// what the whole-image run would see around it.
+    static func window(_ t: Tensor, y0: Int, x0: Int, height: Int, width: Int, _ plan: Plan) -> Tensor {
         let s = t.shape
-        let oh = s.h + plan.top + plan.bottom, ow = s.w + plan.left + plan.right
+        let oh = height + plan.top + plan.bottom, ow = width + plan.left + plan.right
         var out = [Float](repeating: 0, count: s.c * oh * ow)
-        let columns = (0..<ow).map { reflect($0 - plan.left, s.w) }
+        let columns = (0..<ow).map { reflect(x0 + $0 - plan.left, s.w) }
         t.data.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 for c in 0..<s.c {
                     for y in 0..<oh {
-                        let sy = reflect(y - plan.top, s.h)
+                        let sy = reflect(y0 + y - plan.top, s.h)
                         let srow = (c * s.h + sy) * s.w, drow = (c * oh + y) * ow
                         for x in 0..<ow { dst[drow + x] = src[srow + columns[x]] }
                     }
@@ -60,8 +67,8 @@ enum Pipelines {
         return Tensor(dims: [1, s.c, oh, ow], data: out)
     }
 
-    /// Crops `[1, c, h, w]` at (`y`, `x`) to `height` x `width`, clamping values to `[0, 1]`.
-    static func cropClamped(_ t: Tensor, y: Int, x: Int, height: Int, width: Int) -> Tensor {
+    /// Crops `[1, c, h, w]` at (`y`, `x`) to `height` x `width`.
+    static func crop(_ t: Tensor, y: Int, x: Int, height: Int, width: Int) -> Tensor {
         let s = t.shape
         var out = [Float](repeating: 0, count: s.c * height * width)
         t.data.withUnsafeBufferPointer { src in
@@ -69,7 +76,7 @@ enum Pipelines {
                 for c in 0..<s.c {
                     for r in 0..<height {
                         let srow = (c * s.h + y + r) * s.w + x, drow = (c * height + r) * width
-                        for i in 0..<width { dst[drow + i] = min(max(src[srow + i], 0), 1) }
+                        dst.baseAddress!.advanced(by: drow).update(from: src.baseAddress!.advanced(by: srow), count: width)
                     }
                 }
             }
