@@ -12,8 +12,14 @@ public struct Image: Sendable {
     public var bitDepth: Int
     /// The embedded ICC profile, kept as-is.
     public var iccProfile: [UInt8]?
+    /// The source's EXIF block (`"Exif\0\0"` and a TIFF structure, as libvips stores it), with its orientation tag
+    /// already reset to 1 because `pixels` are upright. Written back only with `EncodeOptions.copyMetadata`.
+    public var exif: [UInt8]?
+    /// The source's XMP packet (UTF-8 XML), as stored. Written back only with `EncodeOptions.copyMetadata`.
+    public var xmp: [UInt8]?
 
-    public init(width: Int, height: Int, channels: Int, pixels: [Float], bitDepth: Int = 8, iccProfile: [UInt8]? = nil) {
+    public init(width: Int, height: Int, channels: Int, pixels: [Float], bitDepth: Int = 8, iccProfile: [UInt8]? = nil,
+                exif: [UInt8]? = nil, xmp: [UInt8]? = nil) {
         precondition(pixels.count == width * height * channels, "pixel count does not match \(channels)x\(height)x\(width)")
         self.width = width
         self.height = height
@@ -21,6 +27,8 @@ public struct Image: Sendable {
         self.pixels = pixels
         self.bitDepth = bitDepth
         self.iccProfile = iccProfile
+        self.exif = exif
+        self.xmp = xmp
     }
 
     public var hasAlpha: Bool { channels == 2 || channels == 4 }
@@ -39,9 +47,10 @@ public struct Image: Sendable {
     }
 
     /// Builds an image from colour planes and an optional alpha plane of the same size.
-    public init(color: Tensor, alpha: Tensor?, bitDepth: Int, iccProfile: [UInt8]?) {
+    public init(color: Tensor, alpha: Tensor?, bitDepth: Int, iccProfile: [UInt8]?, exif: [UInt8]? = nil, xmp: [UInt8]? = nil) {
         let s = color.shape
         self.init(width: s.w, height: s.h, channels: s.c + (alpha == nil ? 0 : 1),
-                  pixels: color.data + (alpha?.data ?? []), bitDepth: bitDepth, iccProfile: iccProfile)
+                  pixels: color.data + (alpha?.data ?? []), bitDepth: bitDepth, iccProfile: iccProfile,
+                  exif: exif, xmp: xmp)
     }
 }

@@ -34,10 +34,73 @@ const char *enh_vips_loader(const VipsImage *image);
 /// Copies the embedded ICC profile; returns its length (0 when absent). Free *out with enh_vips_free.
 size_t enh_vips_icc_profile(const VipsImage *image, void **out);
 
+/// Copies a metadata blob such as "exif-data" or "xmp-data" as stored; returns its length (0 when absent).
+/// Free *out with enh_vips_free.
+size_t enh_vips_blob(const VipsImage *image, const char *name, void **out);
+
+/// Sets the Orientation tag (IFD0, 0x0112) of an EXIF block ("Exif\0\0" prefix optional) to 1 in place.
+/// Returns 1 when the tag was found and set, 0 otherwise (the block is then left as it was).
+int enh_exif_reset_orientation(void *exif, size_t length);
+
+/// 1 when this libvips has the operation (e.g. "heifsave", "heifload"), else 0.
+int enh_vips_has_operation(const char *nickname);
+
+/// Copies one of libvips' built-in ICC profiles ("srgb", "p3", "cmyk"); returns its length, 0 when unknown.
+/// Free *out with enh_vips_free.
+size_t enh_vips_builtin_profile(const char *name, void **out);
+
 /// Decodes into interleaved pixels: rotates upright by EXIF orientation, converts to sRGB (or B_W when `gray`),
 /// and casts to 8 or 16 bits per sample. Returns a g_malloc'd buffer (free with enh_vips_free) of
 /// width*height*bands*(depth/8) bytes and writes the final geometry.
 void *enh_vips_decode(VipsImage *image, int autorotate, int gray, int depth, int *width, int *height, int *bands);
+
+/// What enh_vips_decode_full returns; every pointer is g_malloc'd (free with enh_vips_free) or NULL.
+typedef struct {
+    void *pixels;
+    int width;
+    int height;
+    int bands;
+    /// The EXIF block as stored, with its orientation tag set to 1 when `autorotate` made the pixels upright.
+    /// NULL when the source has none.
+    void *exif;
+    size_t exif_length;
+    /// The XMP packet as stored. NULL when the source has none.
+    void *xmp;
+    size_t xmp_length;
+} EnhDecoded;
+
+/// enh_vips_decode plus the EXIF and XMP blobs. Returns 0 on success; on failure nothing needs freeing.
+int enh_vips_decode_full(VipsImage *image, int autorotate, int gray, int depth, EnhDecoded *out);
+
+/// Interleaved 8- or 16-bit pixels and what to attach to them when encoding.
+typedef struct {
+    const void *pixels;
+    int width;
+    int height;
+    /// 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA.
+    int bands;
+    /// 8 or 16.
+    int depth;
+    /// Each blob may be NULL.
+    const void *icc;
+    size_t icc_length;
+    const void *exif;
+    size_t exif_length;
+    const void *xmp;
+    size_t xmp_length;
+    /// When non-zero and `icc` is set: transform the pixels from that profile to sRGB and embed no profile.
+    int convert_to_srgb;
+} EnhEncodeInput;
+
+/// Encodes to a file; `path_with_options` uses libvips' syntax, e.g. "out.jpg[Q=90]". EXIF is attached with its
+/// orientation forced to 1: attaching "exif-data" makes libvips parse the block into per-tag fields, the
+/// "orientation" field is then set to 1, and every saver that writes EXIF rebuilds the block from those fields.
+/// Returns 0 on success.
+int enh_vips_encode_file(const EnhEncodeInput *input, const char *path_with_options);
+
+/// Same, to memory; `suffix_with_options` such as ".png" or ".webp[Q=80]". Free *out with enh_vips_free.
+int enh_vips_encode_buffer(const EnhEncodeInput *input, const char *suffix_with_options,
+                           void **out, size_t *out_length);
 
 /// Encodes interleaved 8- or 16-bit pixels. `path_with_options` uses libvips' syntax, e.g. "out.jpg[Q=90]".
 /// `icc` may be NULL. Returns 0 on success.
@@ -48,5 +111,11 @@ int enh_vips_save_file(const void *pixels, int width, int height, int bands, int
 int enh_vips_save_buffer(const void *pixels, int width, int height, int bands, int depth,
                          const void *icc, size_t icc_length, const char *suffix_with_options,
                          void **out, size_t *out_length);
+
+/// Resamples interleaved float pixels (any number of bands, used as they are: premultiply alpha beforehand) to
+/// exactly out_width x out_height. Axes that shrink use libvips' reduce with a lanczos3 kernel (no box pre-shrink
+/// unless the factor is huge); axes that grow use vips_affine with the nohalo interpolator, centre-aligned.
+/// Returns a g_malloc'd buffer of out_width*out_height*bands floats (free with enh_vips_free), or NULL.
+float *enh_vips_resize(const float *pixels, int width, int height, int bands, int out_width, int out_height);
 
 #endif
