@@ -31,9 +31,9 @@ public struct DNNLBackend: Backend {
         true
     }
 
-    public func compile(_ graph: Graph, inputShape: Shape) throws -> any Executable {
+    public func compile(_ graph: Graph, inputShapes: [Shape]) throws -> any Executable {
         let rewritten = GraphRewrites.deconvolutionAsShuffle(graph)
-        let shapes = try rewritten.inferShapes(inputs: [inputShape])
+        let shapes = try rewritten.inferShapes(inputs: inputShapes)
         var compiler = DNNLCompiler(graph: rewritten, shapes: shapes, algorithm: convolutionAlgorithm)
         return try compiler.compile()
     }

@@ -382,7 +382,7 @@ extension DNNLCompiler {
                 let p = try! dataPointer(m).assumingMemoryBound(to: Float.self)
                 return Tensor(shape: s, data: Array(UnsafeBufferPointer(start: p, count: s.count)))
             }
-            let result = ReferenceKernels.evaluate(op, inputs: tensors, input: tensors[0], outputShape: outShape)
+            let result = ReferenceKernels.evaluate(op, inputs: tensors, outputShape: outShape)
             let out = try! dataPointer(dst).assumingMemoryBound(to: Float.self)
             result.data.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: outShape.count) }
         })

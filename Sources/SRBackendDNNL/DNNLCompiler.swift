@@ -86,9 +86,12 @@ struct DNNLCompiler {
         var headAtTail: [ValueID: ValueID] = [:]
         for (head, chain) in chains { headAtTail[chain.tail] = head }
 
-        let inputID = graph.inputs[0]
-        let inputMemory = define(.value(inputID), try MD.plain(shapes[inputID]))
-        md[inputID] = inputMemory.desc
+        var inputMemories: [Memory] = []
+        for inputID in graph.inputs {
+            let m = define(.value(inputID), try MD.plain(shapes[inputID]))
+            md[inputID] = m.desc
+            inputMemories.append(m)
+        }
 
         for (id, node) in graph.nodes.enumerated() {
             if case .input = node.op { continue }
@@ -109,17 +112,21 @@ struct DNNLCompiler {
             }
         }
 
-        // Output in plain NCHW.
+        // Outputs in plain NCHW, kept alive to the end.
         step += 1
         defined.append([])
-        let out = graph.outputs[0]
-        let outputMemory = try use(out, as: try MD.plain(shapes[out]))
-        for (m, ref) in bindings where m === outputMemory { lastUse[ref] = Int.max }
-        lastUse[.value(out)] = Int.max
+        var outputMemories: [Memory] = []
+        for out in graph.outputs {
+            let m = try use(out, as: try MD.plain(shapes[out]))
+            for (bound, ref) in bindings where bound === m { lastUse[ref] = Int.max }
+            lastUse[.value(out)] = Int.max
+            outputMemories.append(m)
+        }
 
         let (storage, arena) = plan()
-        return DNNLExecutable(inputShape: shapes[inputID], outputShape: shapes[out], actions: actions,
-                              input: inputMemory, output: outputMemory, storage: storage + permanent, arenaBytes: arena)
+        return DNNLExecutable(inputShapes: graph.inputs.map { shapes[$0] }, outputShapes: graph.outputs.map { shapes[$0] },
+                              actions: actions, inputs: inputMemories, outputs: outputMemories,
+                              storage: storage + permanent, arenaBytes: arena)
     }
 
     func planChain(head: ValueID, uses: [Int], consumers: [[ValueID]], allowBinary: Bool)

@@ -8,33 +8,36 @@ enum Action {
     case kernel(String, () -> Void)
 }
 
-/// A graph compiled for one input shape: a flat list of primitives over a planned arena.
+/// A graph compiled for fixed input shapes: a flat list of primitives over a planned arena.
 final class DNNLExecutable: Executable {
-    let inputShape: Shape
-    let outputShape: Shape
+    let inputShapes: [Shape]
+    let outputShapes: [Shape]
     private let actions: [Action]
-    private let input: Memory
-    private let output: Memory
+    /// Plain NCHW memory of each graph input and output.
+    private let inputs: [Memory]
+    private let outputs: [Memory]
     /// Everything the memory objects point into; kept alive for the executable's lifetime.
     private let storage: [AlignedBuffer]
     let arenaBytes: Int
     var workspaceBytes: Int { arenaBytes }
 
-    init(inputShape: Shape, outputShape: Shape, actions: [Action], input: Memory, output: Memory,
+    init(inputShapes: [Shape], outputShapes: [Shape], actions: [Action], inputs: [Memory], outputs: [Memory],
          storage: [AlignedBuffer], arenaBytes: Int) {
-        self.inputShape = inputShape
-        self.outputShape = outputShape
+        self.inputShapes = inputShapes
+        self.outputShapes = outputShapes
         self.actions = actions
-        self.input = input
-        self.output = output
+        self.inputs = inputs
+        self.outputs = outputs
         self.storage = storage
         self.arenaBytes = arenaBytes
     }
 
-    func run(_ tensor: Tensor) throws -> Tensor {
-        guard tensor.shape == inputShape else { throw BackendError.inputShape(expected: inputShape, actual: tensor.shape) }
-        let dst = try dataPointer(input).assumingMemoryBound(to: Float.self)
-        tensor.data.withUnsafeBufferPointer { dst.update(from: $0.baseAddress!, count: tensor.count) }
+    func run(inputs tensors: [Tensor]) throws -> [Tensor] {
+        try validate(tensors)
+        for (tensor, memory) in zip(tensors, inputs) {
+            let dst = try dataPointer(memory).assumingMemoryBound(to: Float.self)
+            tensor.data.withUnsafeBufferPointer { dst.update(from: $0.baseAddress!, count: tensor.count) }
+        }
         let stream = DNNLContext.shared.stream
         for action in actions {
             switch action {
@@ -48,8 +51,10 @@ final class DNNLExecutable: Executable {
             }
         }
         try check(dnnl_stream_wait(stream), "dnnl_stream_wait")
-        let src = try dataPointer(output).assumingMemoryBound(to: Float.self)
-        return Tensor(shape: outputShape, data: Array(UnsafeBufferPointer(start: src, count: outputShape.count)))
+        return try zip(outputs, outputShapes).map { memory, shape in
+            let src = try dataPointer(memory).assumingMemoryBound(to: Float.self)
+            return Tensor(shape: shape, data: Array(UnsafeBufferPointer(start: src, count: shape.count)))
+        }
     }
 }
 

@@ -7,8 +7,8 @@ public struct ReferenceBackend: Backend {
     public var name: String { "reference" }
     public func supports(_ op: Op) -> Bool { true }
 
-    public func compile(_ graph: Graph, inputShape: Shape) throws -> any Executable {
-        let shapes = try graph.inferShapes(inputs: [inputShape])
+    public func compile(_ graph: Graph, inputShapes: [Shape]) throws -> any Executable {
+        let shapes = try graph.inferShapes(inputs: inputShapes)
         return ReferenceExecutable(graph: graph, shapes: shapes)
     }
 }
@@ -16,30 +16,36 @@ public struct ReferenceBackend: Backend {
 final class ReferenceExecutable: Executable {
     let graph: Graph
     let shapes: [Shape]
-    let inputShape: Shape
-    let outputShape: Shape
+    let inputShapes: [Shape]
+    let outputShapes: [Shape]
     /// Every value alive at once in the worst case: a bound, not a plan.
     var workspaceBytes: Int { shapes.reduce(0) { $0 + $1.count * 4 } }
 
     init(graph: Graph, shapes: [Shape]) {
         self.graph = graph
         self.shapes = shapes
-        self.inputShape = shapes[graph.inputs[0]]
-        self.outputShape = shapes[graph.outputs[0]]
+        self.inputShapes = graph.inputs.map { shapes[$0] }
+        self.outputShapes = graph.outputs.map { shapes[$0] }
     }
 
-    func run(_ input: Tensor) throws -> Tensor {
-        guard input.shape == inputShape else { throw BackendError.inputShape(expected: inputShape, actual: input.shape) }
+    func run(inputs: [Tensor]) throws -> [Tensor] {
+        try validate(inputs)
         var uses = graph.useCounts()
         var values = [Tensor?](repeating: nil, count: graph.nodes.count)
+        var nextInput = 0
         for (id, node) in graph.nodes.enumerated() {
+            if case .input = node.op {
+                values[id] = inputs[nextInput]
+                nextInput += 1
+                continue
+            }
             let ins = node.inputs.map { values[$0]! }
-            values[id] = ReferenceKernels.evaluate(node.op, inputs: ins, input: input, outputShape: shapes[id])
+            values[id] = ReferenceKernels.evaluate(node.op, inputs: ins, outputShape: shapes[id])
             for i in node.inputs {
                 uses[i] -= 1
                 if uses[i] == 0 { values[i] = nil }
             }
         }
-        return values[graph.outputs[0]]!
+        return graph.outputs.map { values[$0]! }
     }
 }

@@ -2,9 +2,9 @@ public import SRCore
 
 /// Naive kernels, one per op. Inputs are NCHW; `outputShape` comes from shape inference.
 public enum ReferenceKernels {
-    public static func evaluate(_ op: Op, inputs: [Tensor], input: Tensor, outputShape: Shape) -> Tensor {
+    public static func evaluate(_ op: Op, inputs: [Tensor], outputShape: Shape) -> Tensor {
         switch op {
-        case .input: return input
+        case .input: preconditionFailure("graph inputs are bound by the executor, not evaluated")
         case .constant(let t): return Tensor(shape: t.shape, data: t.data)
         case .conv2d(let p): return conv2d(inputs[0], p, outputShape)
         case .deconv2d(let p): return deconv2d(inputs[0], p, outputShape)

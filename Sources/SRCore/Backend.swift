@@ -3,29 +3,58 @@ public protocol Backend: Sendable {
     var name: String { get }
     /// Whether this backend can run `op` (with its attributes).
     func supports(_ op: Op) -> Bool
-    /// Prepares `graph` for one input shape. The result may be reused for any number of runs of that shape.
-    func compile(_ graph: Graph, inputShape: Shape) throws -> any Executable
+    /// Prepares `graph` for one shape per graph input. The result may be reused for any number of runs.
+    func compile(_ graph: Graph, inputShapes: [Shape]) throws -> any Executable
 }
 
-/// A graph compiled for one input shape.
+extension Backend {
+    /// Prepares a single-input graph for one input shape.
+    public func compile(_ graph: Graph, inputShape: Shape) throws -> any Executable {
+        try compile(graph, inputShapes: [inputShape])
+    }
+}
+
+/// A graph compiled for fixed input shapes.
 public protocol Executable: AnyObject {
-    var inputShape: Shape { get }
-    var outputShape: Shape { get }
+    /// One shape per graph input, in the graph's input order.
+    var inputShapes: [Shape] { get }
+    /// One shape per graph output.
+    var outputShapes: [Shape] { get }
     /// Bytes of activation memory this executable holds while alive (0 when unknown).
     var workspaceBytes: Int { get }
-    /// Runs the graph on `input` (NCHW, `inputShape`) and returns the first graph output.
-    func run(_ input: Tensor) throws -> Tensor
+    /// Runs the graph on one tensor per input (NCHW) and returns every graph output.
+    func run(inputs: [Tensor]) throws -> [Tensor]
+}
+
+extension Executable {
+    public var inputShape: Shape { inputShapes[0] }
+    public var outputShape: Shape { outputShapes[0] }
+
+    /// Runs a single-input graph and returns its first output.
+    public func run(_ input: Tensor) throws -> Tensor { try run(inputs: [input])[0] }
+
+    /// Checks `inputs` against the compiled shapes.
+    public func validate(_ inputs: [Tensor]) throws {
+        guard inputs.count == inputShapes.count else {
+            throw BackendError.inputCount(expected: inputShapes.count, actual: inputs.count)
+        }
+        for (t, s) in zip(inputs, inputShapes) where t.shape != s {
+            throw BackendError.inputShape(expected: s, actual: t.shape)
+        }
+    }
 }
 
 public enum BackendError: Error, CustomStringConvertible {
     case unsupported(backend: String, node: String, op: String)
     case inputShape(expected: Shape, actual: Shape)
+    case inputCount(expected: Int, actual: Int)
     case library(call: String, status: Int, detail: String)
 
     public var description: String {
         switch self {
         case .unsupported(let b, let n, let op): "backend '\(b)' cannot run node '\(n)' (\(op))"
         case .inputShape(let e, let a): "executable was compiled for input \(e), got \(a); compile again for this shape"
+        case .inputCount(let e, let a): "executable takes \(e) input(s), got \(a)"
         case .library(let call, let status, let detail): "\(call) failed with status \(status)\(detail.isEmpty ? "" : ": \(detail)")"
         }
     }

@@ -15,15 +15,19 @@ public struct UpscaleOptions: Sendable, Equatable {
     public var overlap: Int
     /// Extra input pixels each tile's network sees on every side, whose output is discarded.
     public var context: Int
+    /// For models with squeeze-excitation blocks (Real-CUGAN): compute their statistics once for the whole image
+    /// and share them across tiles (more passes, seamless result) instead of per tile.
+    public var shareStatistics: Bool
 
     public static let defaultMaxMemory = 1 << 30
 
     public init(maxMemory: Int = UpscaleOptions.defaultMaxMemory, tileSize: Int? = nil, overlap: Int = 16,
-                context: Int = 32) {
+                context: Int = 32, shareStatistics: Bool = true) {
         self.maxMemory = maxMemory
         self.tileSize = tileSize
         self.overlap = overlap
         self.context = context
+        self.shareStatistics = shareStatistics
     }
 }
 
@@ -82,11 +86,17 @@ public final class Engine: Sendable {
                           tile: tile ?? max(image.height, image.width), overlap: options.overlap)
 
         var out = [Float](repeating: 0, count: (gray ? 1 : 3) * oh * ow)
+        let context = tile == nil ? 0 : options.context
         do {
             try runLock.withLock { _ in
+                var shared: [Tensor]?
+                if let tile, let statistics = model.statistics, options.shareStatistics {
+                    shared = try sharedStatistics(color, model: model, statistics: statistics, tile: tile,
+                                                  overlap: options.overlap, context: context)
+                }
                 try tiler.run(channels: 3, region: { y0, x0, h, w in
                     try self.region(color, model: model, y0: y0, x0: x0, height: h, width: w,
-                                    context: tile == nil ? 0 : options.context)
+                                    context: context, statistics: shared)
                 }, emit: { firstRow, rows in
                     let n = rows.shape.h
                     let finished = gray ? Self.luma(rows) : rows
@@ -112,26 +122,61 @@ public final class Engine: Sendable {
         return Image(color: outColor, alpha: alpha, bitDepth: image.bitDepth, iccProfile: image.iccProfile)
     }
 
-    /// The network's output for one image region, through the model family's padding and crop.
-    ///
-    /// The network sees `context` extra real pixels around the region (the window slides inwards at the image
-    /// borders, so every tile has the same shape and border tiles see exactly what the whole-image run sees);
-    /// the output of that context is discarded.
-    private func region(_ color: Tensor, model: LoadedModel, y0: Int, x0: Int, height: Int, width: Int,
-                        context: Int) throws -> Tensor {
-        let s = model.scale
+    /// The network input for one tile: the region plus `context` real pixels on every side (the window slides
+    /// inwards at the image borders, so every tile has the same shape and border tiles see exactly what the
+    /// whole-image run sees), padded as the model family requires.
+    private func window(_ color: Tensor, model: LoadedModel, y0: Int, x0: Int, height: Int, width: Int,
+                        context: Int) -> (input: Tensor, plan: Pipelines.Plan, dy: Int, dx: Int) {
         let fullH = color.shape.h, fullW = color.shape.w
         let winH = min(fullH, height + 2 * context), winW = min(fullW, width + 2 * context)
         let wy = min(max(y0 - context, 0), fullH - winH), wx = min(max(x0 - context, 0), fullW - winW)
-        let plan = Pipelines.plan(model.pipeline, scale: s, height: winH, width: winW)
-        let input = Pipelines.window(color, y0: wy, x0: wx, height: winH, width: winW, plan)
-        let raw = try model.runNetwork(input)
-        guard raw.shape.c == 3, raw.shape.h >= plan.originY + winH * s, raw.shape.w >= plan.originX + winW * s else {
-            throw EngineError.backend("model '\(model.id)' produced \(raw.shape) for a padded input \(input.shape); " +
-                                      "expected at least \(winH * s)x\(winW * s) at x\(s)")
+        let plan = Pipelines.plan(model.pipeline, scale: model.scale, height: winH, width: winW)
+        return (Pipelines.window(color, y0: wy, x0: wx, height: winH, width: winW, plan), plan, y0 - wy, x0 - wx)
+    }
+
+    /// The network's output for one image region; the output of the context around it is discarded.
+    private func region(_ color: Tensor, model: LoadedModel, y0: Int, x0: Int, height: Int, width: Int,
+                        context: Int, statistics: [Tensor]?) throws -> Tensor {
+        let s = model.scale
+        let w = window(color, model: model, y0: y0, x0: x0, height: height, width: width, context: context)
+        let raw = if let statistics {
+            try model.run(.withStatistics(w.input.shape), inputs: [w.input] + statistics)[0]
+        } else {
+            try model.run(.model(w.input.shape), inputs: [w.input])[0]
         }
-        return Pipelines.crop(raw, y: plan.originY + (y0 - wy) * s, x: plan.originX + (x0 - wx) * s,
+        let needH = w.plan.originY + (w.dy + height) * s, needW = w.plan.originX + (w.dx + width) * s
+        guard raw.shape.c == 3, raw.shape.h >= needH, raw.shape.w >= needW else {
+            throw EngineError.backend("model '\(model.id)' produced \(raw.shape) for a padded input \(w.input.shape); " +
+                                      "expected at least \(needH)x\(needW) at x\(s)")
+        }
+        return Pipelines.crop(raw, y: w.plan.originY + w.dy * s, x: w.plan.originX + w.dx * s,
                               height: height * s, width: width * s)
+    }
+
+    /// Squeeze-excitation statistics shared by all tiles: pool by pool, the mean over every tile of what that
+    /// tile's pool computes given the shared values of the earlier pools.
+    private func sharedStatistics(_ color: Tensor, model: LoadedModel, statistics: SharedStatistics,
+                                  tile: Int, overlap: Int, context: Int) throws -> [Tensor] {
+        let th = min(tile, color.shape.h), tw = min(tile, color.shape.w)
+        let ys = Tiler.starts(length: color.shape.h, tile: th, overlap: overlap)
+        let xs = Tiler.starts(length: color.shape.w, tile: tw, overlap: overlap)
+        var shared: [Tensor] = []
+        defer { model.releaseStages() }
+        for k in statistics.pools.indices {
+            var sum: [Float]?
+            var dims: [Int] = []
+            for y0 in ys {
+                for x0 in xs {
+                    let w = window(color, model: model, y0: y0, x0: x0, height: th, width: tw, context: context)
+                    let pooled = try model.run(.stage(k, w.input.shape), inputs: [w.input] + shared)[0]
+                    dims = pooled.dims
+                    if sum == nil { sum = pooled.data } else { for i in pooled.data.indices { sum![i] += pooled.data[i] } }
+                }
+            }
+            let n = Float(ys.count * xs.count)
+            shared.append(Tensor(dims: dims, data: sum!.map { $0 / n }))
+        }
+        return shared
     }
 
     /// BT.601 luma of an RGB tensor, as a one-channel tensor.

@@ -14,7 +14,16 @@ public final class LoadedModel: Sendable {
     /// Seconds spent reading and converting the weights.
     public let loadSeconds: Double
     let backend: any Backend
-    private let executables = Mutex<[Shape: ExecutableBox]>([:])
+    /// Shared squeeze-excitation statistics for tiled runs (nil for models without global pools).
+    let statistics: SharedStatistics?
+    private let executables = Mutex<[Variant: ExecutableBox]>([:])
+
+    /// Which graph to run: the model itself, a statistics stage, or the model fed with shared statistics.
+    enum Variant: Hashable {
+        case model(Shape)
+        case stage(Int, Shape)
+        case withStatistics(Shape)
+    }
 
     init(id: String, scale: Int, pipeline: ModelManifest.Pipeline, entry: ModelManifest.Entry?, graph: Graph,
          backend: any Backend, loadSeconds: Double) {
@@ -25,6 +34,7 @@ public final class LoadedModel: Sendable {
         self.graph = graph
         self.backend = backend
         self.loadSeconds = loadSeconds
+        self.statistics = SharedStatistics(graph: graph)
     }
 
     /// Reads an ncnn model and prepares its graph for `pipeline`.
@@ -56,15 +66,43 @@ public final class LoadedModel: Sendable {
                            backend: backend, loadSeconds: Date().timeIntervalSince(start))
     }
 
-    /// The executable for `shape`, compiled on first use.
-    func executable(for shape: Shape) throws -> any Executable {
-        if let cached = executables.withLock({ $0[shape] }) { return cached.executable }
-        let compiled = try backend.compile(graph, inputShape: shape)
+    /// The executable for `variant`, compiled on first use.
+    func executable(_ variant: Variant) throws -> any Executable {
+        if let cached = executables.withLock({ $0[variant] }) { return cached.executable }
+        let compiled: any Executable
+        switch variant {
+        case .model(let shape):
+            compiled = try backend.compile(graph, inputShape: shape)
+        case .stage(let k, let shape):
+            let g = statistics!.stages[k]
+            compiled = try backend.compile(g, inputShapes: [shape] + statistics!.pools[..<k].map { pooledShape($0, for: shape) })
+        case .withStatistics(let shape):
+            compiled = try backend.compile(statistics!.final,
+                                           inputShapes: [shape] + statistics!.pools.map { pooledShape($0, for: shape) })
+        }
         executables.withLock { cache in
             if cache.count >= 8 { cache.removeAll() }   // bound memory: each holds its activation arena
-            cache[shape] = ExecutableBox(executable: compiled)
+            cache[variant] = ExecutableBox(executable: compiled)
         }
         return compiled
+    }
+
+    /// Drops compiled statistics stages (they are needed once per image).
+    func releaseStages() {
+        executables.withLock { cache in
+            for key in cache.keys { if case .stage = key { cache[key] = nil } }
+        }
+    }
+
+    private func pooledShape(_ pool: ValueID, for input: Shape) -> Shape {
+        // Shape inference of the original graph gives the pooled vector's shape ([1, C, 1, 1]).
+        let shapes = (try? graph.inferShapes(inputs: [input])) ?? []
+        return shapes.isEmpty ? Shape(c: 1, h: 1, w: 1) : shapes[pool]
+    }
+
+    /// Runs `variant` on its inputs (the padded window first).
+    func run(_ variant: Variant, inputs: [Tensor]) throws -> [Tensor] {
+        try executable(variant).run(inputs: inputs)
     }
 
     private let bytesPerPixel = Mutex<Double?>(nil)
@@ -84,8 +122,7 @@ public final class LoadedModel: Sendable {
 
     /// Runs the raw network on a `[1, c, h, w]` tensor (already padded as the pipeline requires).
     public func runNetwork(_ input: Tensor) throws -> Tensor {
-        let exe = try executable(for: input.shape)
-        return try exe.run(input)
+        try run(.model(input.shape), inputs: [input])[0]
     }
 }
 

@@ -203,3 +203,45 @@ struct ConformanceTests {
         try checkConformance(g, input: Shape(c: 4, h: 3, w: 2), tolerance: .accumulation, seed: 71)
     }
 }
+
+@Suite("Multi-input, multi-output graphs and graph surgery")
+struct GraphSurgeryTests {
+    @Test("a pool replaced by an input, pruned, runs the same on every backend with several outputs")
+    func replacedPool() throws {
+        var rng = SeededGenerator(seed: 81)
+        var g = Graph()
+        let x = g.add(.input)
+        let a = g.add(.conv2d(randomConv(&rng, in: 3, out: 16, kernel: 3, pad: 1, activation: .relu)), [x])
+        let gap = g.add(.pool(.global(.average)), [a])
+        let fc = g.add(.linear(Linear(weight: Tensor.random(dims: [16, 16], using: &rng), bias: nil, activation: .sigmoid)), [gap])
+        let m = g.add(.binary(.mul), [a, fc])
+        _ = g.add(.conv2d(randomConv(&rng, in: 16, out: 4, kernel: 1)), [a])   // dead branch, pruned away
+        g.outputs = [m]
+
+        // The stage graph: the pooled vector becomes an input; outputs are the product and the conv.
+        var h = g.replacingWithInputs([gap])
+        h.outputs = [m, a]
+        h = h.pruned()
+        #expect(h.inputs.count == 2)
+        #expect(h.nodes.count == 5)   // input, conv, pooled input, linear, mul: the dead branch is gone
+        let shapes = [Shape(c: 3, h: 9, w: 11), Shape(c: 16, h: 1, w: 1)]
+        let inputs = [Tensor.random(dims: shapes[0].dims, using: &rng), Tensor.random(dims: shapes[1].dims, in: 0...1, using: &rng)]
+        let expected = try ReferenceBackend().compile(h, inputShapes: shapes).run(inputs: inputs)
+        #expect(expected.count == 2)
+        for backend in Backends.fast {
+            let exe = try backend.compile(h, inputShapes: shapes)
+            #expect(exe.outputShapes == [Shape(c: 16, h: 9, w: 11), Shape(c: 16, h: 9, w: 11)])
+            let actual = try exe.run(inputs: inputs)
+            for (e, a) in zip(expected, actual) {
+                let worst = zip(e.data, a.data).map { abs($0 - $1) }.max()!
+                #expect(worst < 1e-4, "\(backend.name): \(worst)")
+            }
+            #expect(throws: BackendError.self) { _ = try exe.run(inputs: [inputs[0]]) }
+        }
+        // Feeding the true pooled value back reproduces the original graph.
+        let pooled = try ReferenceBackend().compile({ var s = g; s.outputs = [gap]; return s.pruned() }(), inputShape: shapes[0]).run(inputs[0])
+        let full = try ReferenceBackend().compile(g, inputShape: shapes[0]).run(inputs[0])
+        let viaStage = try ReferenceBackend().compile(h, inputShapes: shapes).run(inputs: [inputs[0], pooled])[0]
+        #expect(full.data == viaStage.data)
+    }
+}

@@ -59,7 +59,8 @@ struct TilingTests {
     }
 
     @Test("tiled and untiled real-model outputs agree (PSNR >= 45 dB)",
-          arguments: [("realesrgan-x4plus", 160, 64), ("realesr-animevideov3-x4", 160, 48)])
+          arguments: [("realesrgan-x4plus", 160, 64), ("realesr-animevideov3-x4", 160, 48),
+                      ("realcugan-se-x2-conservative", 256, 64), ("realcugan-se-x4-conservative", 160, 48)])
     func tiledMatchesWhole(id: String, side: Int, tile: Int) throws {
         let engine = Engine()
         guard engine.store.isInstalled(id) else { throw ModelsMissing(ids: [id], directory: engine.store.directory) }
