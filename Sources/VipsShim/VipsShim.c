@@ -305,16 +305,10 @@ int enh_vips_save_buffer(const void *pixels, int width, int height, int bands, i
  * stays within libvips' 2000-point limit; below it the kernel is pure lanczos3. */
 static double reduce_gap(double factor) { return factor > 256 ? 8.0 : 0.0; }
 
-float *enh_vips_resize(const float *pixels, int width, int height, int bands, int out_width, int out_height) {
-    if (width < 1 || height < 1 || bands < 1 || out_width < 1 || out_height < 1) {
-        vips_error("enhance", "bad resize geometry %dx%d -> %dx%d", width, height, out_width, out_height);
-        return NULL;
-    }
-    size_t size = (size_t)width * height * bands * sizeof(float);
-    // No copy: `pixels` outlives every image below (they are all evaluated before returning).
-    VipsImage *current = vips_image_new_from_memory(pixels, size, width, height, bands, VIPS_FORMAT_FLOAT);
-    if (!current) return NULL;
-    current->Type = VIPS_INTERPRETATION_MULTIBAND;
+/* Resamples `current` (consumed) to out_width x out_height: lanczos3 reduce on shrinking axes, centre-aligned
+ * nohalo affine on growing ones. Returns the new image or NULL. */
+static VipsImage *resize_pipeline(VipsImage *current, int out_width, int out_height) {
+    int width = vips_image_get_width(current), height = vips_image_get_height(current);
     VipsImage *next = NULL;
 
     if (out_height < height) {
@@ -352,8 +346,65 @@ float *enh_vips_resize(const float *pixels, int width, int height, int bands, in
         if (vips_embed(current, &next, 0, 0, out_width, out_height, "extend", VIPS_EXTEND_COPY, NULL) != 0) goto fail;
         step(&current, next);
     }
+    return current;
+fail:
+    g_object_unref(current);
+    return NULL;
+}
+
+float *enh_vips_resize(const float *pixels, int width, int height, int bands, int out_width, int out_height) {
+    if (width < 1 || height < 1 || bands < 1 || out_width < 1 || out_height < 1) {
+        vips_error("enhance", "bad resize geometry %dx%d -> %dx%d", width, height, out_width, out_height);
+        return NULL;
+    }
+    size_t size = (size_t)width * height * bands * sizeof(float);
+    // No copy: `pixels` outlives every image below (they are all evaluated before returning).
+    VipsImage *current = vips_image_new_from_memory(pixels, size, width, height, bands, VIPS_FORMAT_FLOAT);
+    if (!current) return NULL;
+    current->Type = VIPS_INTERPRETATION_MULTIBAND;
+    current = resize_pipeline(current, out_width, out_height);
+    if (!current) return NULL;
     size_t out_size = 0;
     float *result = vips_image_write_to_memory(current, &out_size);
+    g_object_unref(current);
+    return result;
+}
+
+void *enh_vips_resize_samples(const void *pixels, int width, int height, int bands, int depth, int has_alpha,
+                              int out_width, int out_height) {
+    if (width < 1 || height < 1 || bands < 1 || out_width < 1 || out_height < 1 || (depth != 8 && depth != 16)) {
+        vips_error("enhance", "bad resize geometry %dx%d -> %dx%d", width, height, out_width, out_height);
+        return NULL;
+    }
+    VipsBandFormat format = depth == 16 ? VIPS_FORMAT_USHORT : VIPS_FORMAT_UCHAR;
+    size_t size = (size_t)width * height * bands * (depth / 8);
+    VipsImage *current = vips_image_new_from_memory(pixels, size, width, height, bands, format);
+    if (!current) return NULL;
+    current->Type = depth == 16 ? VIPS_INTERPRETATION_RGB16 : VIPS_INTERPRETATION_sRGB;
+    if (bands <= 2) current->Type = depth == 16 ? VIPS_INTERPRETATION_GREY16 : VIPS_INTERPRETATION_B_W;
+    VipsImage *next = NULL;
+    // Work in float (libvips evaluates region by region, so only small float buffers exist at any time), with
+    // colour premultiplied by alpha so transparent pixels do not bleed.
+    if (vips_cast(current, &next, VIPS_FORMAT_FLOAT, NULL) != 0) goto fail;
+    step(&current, next);
+    double max_alpha = depth == 16 ? 65535.0 : 255.0;
+    if (has_alpha) {
+        if (vips_premultiply(current, &next, "max_alpha", max_alpha, NULL) != 0) goto fail;
+        step(&current, next);
+    }
+    current = resize_pipeline(current, out_width, out_height);
+    if (!current) return NULL;
+    if (has_alpha) {
+        if (vips_unpremultiply(current, &next, "max_alpha", max_alpha, NULL) != 0) goto fail;
+        step(&current, next);
+    }
+    // Round to nearest and clamp (lanczos overshoots).
+    if (vips_linear1(current, &next, 1.0, 0.5, NULL) != 0) goto fail;
+    step(&current, next);
+    if (vips_cast(current, &next, format, "shift", FALSE, NULL) != 0) goto fail;
+    step(&current, next);
+    size_t out_size = 0;
+    void *result = vips_image_write_to_memory(current, &out_size);
     g_object_unref(current);
     return result;
 fail:

@@ -118,4 +118,10 @@ int enh_vips_save_buffer(const void *pixels, int width, int height, int bands, i
 /// Returns a g_malloc'd buffer of out_width*out_height*bands floats (free with enh_vips_free), or NULL.
 float *enh_vips_resize(const float *pixels, int width, int height, int bands, int out_width, int out_height);
 
+/// The same resampling over interleaved 8- or 16-bit samples (the last band is alpha when `has_alpha`), evaluated
+/// region by region so no full float copy is made. Rounds to nearest and clamps. Returns a g_malloc'd buffer of
+/// out_width*out_height*bands samples of the same depth (free with enh_vips_free), or NULL.
+void *enh_vips_resize_samples(const void *pixels, int width, int height, int bands, int depth, int has_alpha,
+                              int out_width, int out_height);
+
 #endif
