@@ -19,13 +19,13 @@ struct EngineTests {
         let m = try model()
         let w = 20, h = 14
         let gray = Image(width: w, height: h, channels: 1, pixels: (0..<(w * h)).map { Float($0 % w) / Float(w) })
-        let g = try Self.engine.upscale(gray, with: m)
+        let g = try Self.engine.upscale(gray, with: m).image
         #expect(g.channels == 1 && g.width == 2 * w && g.height == 2 * h)
 
         var px = [Float](repeating: 0.5, count: 3 * w * h)
         px += (0..<(w * h)).map { $0 % w < w / 2 ? 0 : 1 }   // alpha: left half transparent
         let rgba = Image(width: w, height: h, channels: 4, pixels: px)
-        let out = try Self.engine.upscale(rgba, with: m)
+        let out = try Self.engine.upscale(rgba, with: m).image
         #expect(out.channels == 4 && out.width == 2 * w)
         let plane = out.width * out.height
         let alpha = out.alphaTensor!.data
@@ -38,6 +38,6 @@ struct EngineTests {
         let image = Image(width: 16, height: 12, channels: 3, pixels: (0..<(3 * 16 * 12)).map { Float($0 % 17) / 17 })
         let a = try Self.engine.upscale(image, with: m)
         let b = try Self.engine.upscale(image, with: m)
-        #expect(a.pixels == b.pixels)
+        #expect(a.bytes == b.bytes)
     }
 }

@@ -16,7 +16,7 @@ struct ModelGoldenTests {
         let input = try ImageIO.decode(path: Fixtures.ncnn.appendingPathComponent("input.png").path)
         let expected = try ImageIO.decode(path: Fixtures.ncnn.appendingPathComponent("\(id).png").path)
         let model = try Self.engine.model(id)
-        let output = try Self.engine.upscale(input, with: model)
+        let output = try Self.engine.upscale(input, with: model).image
         #expect(output.width == input.width * model.scale && output.height == input.height * model.scale)
         #expect(output.width == expected.width && output.height == expected.height)
         let value = psnr8(output, expected)

@@ -66,8 +66,8 @@ struct TilingTests {
         guard engine.store.isInstalled(id) else { throw ModelsMissing(ids: [id], directory: engine.store.directory) }
         let model = try engine.model(id)
         let image = try Self.photo(side: side)
-        let whole = try engine.upscale(image, with: model, options: UpscaleOptions(tileSize: 0))
-        let tiled = try engine.upscale(image, with: model, options: UpscaleOptions(tileSize: tile))
+        let whole = try engine.upscale(image, with: model, options: UpscaleOptions(tileSize: 0)).image
+        let tiled = try engine.upscale(image, with: model, options: UpscaleOptions(tileSize: tile)).image
         // The windows must really be smaller than the image, or this would compare the whole image with itself.
         #expect(tile + 2 * UpscaleOptions().context < side)
         let value = psnr8(whole, tiled)

@@ -1,0 +1,166 @@
+import SRCore
+import SRBackendReference
+
+/// One pass of a model (or of the alpha resampler) over an image, tile by tile.
+struct TiledRun {
+    let engine: Engine
+    let model: LoadedModel
+    /// `[1, c, h, w]` planes in `[0, 1]`.
+    let source: Tensor
+    /// Tile side in input pixels, nil for the whole image at once.
+    let tile: Int?
+    let options: UpscaleOptions
+
+    var height: Int { source.shape.h }
+    var width: Int { source.shape.w }
+    var context: Int { tile == nil ? 0 : options.context }
+
+    private var tiler: Tiler {
+        Tiler(height: height, width: width, scale: model.scale, tile: tile ?? max(height, width), overlap: options.overlap)
+    }
+
+    /// Runs the network over an RGB source and streams finished output rows to `emit`.
+    func run(channels: Int, emit: (Int, Tensor) throws -> Void) throws {
+        let transforms = options.tta ? Transform.all : [Transform.identity]
+        var statistics: [Transform: [Tensor]] = [:]
+        if tile != nil, let shared = model.statistics, options.shareStatistics {
+            for t in transforms { statistics[t] = try sharedStatistics(shared, transform: t) }
+        }
+        try tiler.run(channels: channels, region: { y0, x0, h, w in
+            let (window, dy, dx) = self.window(y0: y0, x0: x0, height: h, width: w)
+            var sum: [Float]?
+            for t in transforms {
+                let out = t.inverse(try network(t.apply(window), statistics: statistics[t]))
+                if sum == nil { sum = out.data } else { for i in out.data.indices { sum![i] += out.data[i] } }
+            }
+            let average = Tensor(dims: [1, 3, window.shape.h * model.scale, window.shape.w * model.scale],
+                                 data: sum!.map { $0 / Float(transforms.count) })
+            let s = model.scale
+            return Pipelines.crop(average, y: dy * s, x: dx * s, height: h * s, width: w * s)
+        }, emit: emit)
+    }
+
+    /// Upscales a one-channel alpha source, by bicubic interpolation or through the model.
+    func runAlpha(mode: AlphaMode, emit: (Int, Tensor) throws -> Void) throws {
+        switch mode {
+        case .model:
+            let rgb = Tensor(dims: [1, 3, height, width], data: source.data + source.data + source.data)
+            let asColor = TiledRun(engine: engine, model: model, source: rgb, tile: tile, options: options)
+            try asColor.run(channels: 3) { first, rows in
+                let plane = rows.shape.h * rows.shape.w
+                let mean = (0..<plane).map { (rows.data[$0] + rows.data[plane + $0] + rows.data[2 * plane + $0]) / 3 }
+                try emit(first, Tensor(dims: [1, 1, rows.shape.h, rows.shape.w], data: mean))
+            }
+        case .resample:
+            // Bicubic taps reach 2 pixels out; a 2-pixel margin makes tiles agree exactly with the whole image.
+            let s = model.scale
+            try Tiler(height: height, width: width, scale: s, tile: tile ?? max(height, width), overlap: options.overlap)
+                .run(channels: 1, region: { y0, x0, h, w in
+                    let margin = tile == nil ? 0 : 2
+                    let wy = max(0, y0 - margin), wx = max(0, x0 - margin)
+                    let wh = min(height, y0 + h + margin) - wy, ww = min(width, x0 + w + margin) - wx
+                    let win = Pipelines.crop(source, y: wy, x: wx, height: wh, width: ww)
+                    let up = ReferenceKernels.resize(win, Resize(mode: .bicubic, scaleH: Float(s), scaleW: Float(s)),
+                                                     Shape(c: 1, h: wh * s, w: ww * s))
+                    return Pipelines.crop(up, y: (y0 - wy) * s, x: (x0 - wx) * s, height: h * s, width: w * s)
+                }, emit: emit)
+        }
+    }
+
+    /// The tile region plus `context` real pixels on every side; the window slides inwards at the image borders,
+    /// so every tile has the same shape and border tiles see exactly what the whole-image run sees.
+    private func window(y0: Int, x0: Int, height h: Int, width w: Int) -> (Tensor, dy: Int, dx: Int) {
+        let winH = min(height, h + 2 * context), winW = min(width, w + 2 * context)
+        let wy = min(max(y0 - context, 0), height - winH), wx = min(max(x0 - context, 0), width - winW)
+        return (Pipelines.crop(source, y: wy, x: wx, height: winH, width: winW), y0 - wy, x0 - wx)
+    }
+
+    /// The model family's pipeline on one window: pad, run, crop to `scale x` the window.
+    private func network(_ window: Tensor, statistics: [Tensor]?) throws -> Tensor {
+        let s = model.scale
+        let plan = Pipelines.plan(model.pipeline, scale: s, height: window.shape.h, width: window.shape.w)
+        let input = Pipelines.pad(window, plan)
+        let raw = if let statistics {
+            try model.run(.withStatistics(input.shape), inputs: [input] + statistics)[0]
+        } else {
+            try model.run(.model(input.shape), inputs: [input])[0]
+        }
+        let needH = plan.originY + window.shape.h * s, needW = plan.originX + window.shape.w * s
+        guard raw.shape.c == 3, raw.shape.h >= needH, raw.shape.w >= needW else {
+            throw EngineError.backend("model '\(model.id)' produced \(raw.shape) for a padded input \(input.shape); " +
+                                      "expected at least \(needH)x\(needW) at x\(s)")
+        }
+        return Pipelines.crop(raw, y: plan.originY, x: plan.originX, height: window.shape.h * s, width: window.shape.w * s)
+    }
+
+    /// Squeeze-excitation statistics shared by all tiles: pool by pool, the mean over every tile of what that
+    /// tile's pool computes given the shared values of the earlier pools.
+    private func sharedStatistics(_ shared: SharedStatistics, transform: Transform) throws -> [Tensor] {
+        let th = min(tile!, height), tw = min(tile!, width)
+        let ys = Tiler.starts(length: height, tile: th, overlap: options.overlap)
+        let xs = Tiler.starts(length: width, tile: tw, overlap: options.overlap)
+        var values: [Tensor] = []
+        defer { model.releaseStages() }
+        for k in shared.pools.indices {
+            var sum: [Float]?
+            var dims: [Int] = []
+            for y0 in ys {
+                for x0 in xs {
+                    let (window, _, _) = self.window(y0: y0, x0: x0, height: th, width: tw)
+                    let t = transform.apply(window)
+                    let input = Pipelines.pad(t, Pipelines.plan(model.pipeline, scale: model.scale,
+                                                                 height: t.shape.h, width: t.shape.w))
+                    let pooled = try model.run(.stage(k, input.shape), inputs: [input] + values)[0]
+                    dims = pooled.dims
+                    if sum == nil { sum = pooled.data } else { for i in pooled.data.indices { sum![i] += pooled.data[i] } }
+                }
+            }
+            let n = Float(ys.count * xs.count)
+            values.append(Tensor(dims: dims, data: sum!.map { $0 / n }))
+        }
+        return values
+    }
+}
+
+/// The 8 symmetries of the square (flips and transposition) used by self-ensembling.
+enum Transform: Hashable, CaseIterable {
+    case identity, flipX, flipY, flipXY, transpose, transposeFlipX, transposeFlipY, transposeFlipXY
+
+    static let all = Transform.allCases
+
+    private var transposes: Bool { [.transpose, .transposeFlipX, .transposeFlipY, .transposeFlipXY].contains(self) }
+    private var flipsX: Bool { [.flipX, .flipXY, .transposeFlipX, .transposeFlipXY].contains(self) }
+    private var flipsY: Bool { [.flipY, .flipXY, .transposeFlipY, .transposeFlipXY].contains(self) }
+
+    /// Transposes first (if any), then flips.
+    func apply(_ t: Tensor) -> Tensor {
+        var out = transposes ? Self.transposed(t) : t
+        out = Self.flipped(out, x: flipsX, y: flipsY)
+        return out
+    }
+
+    /// Undoes `apply`: flips, then transposes.
+    func inverse(_ t: Tensor) -> Tensor {
+        let out = Self.flipped(t, x: flipsX, y: flipsY)
+        return transposes ? Self.transposed(out) : out
+    }
+
+    private static func transposed(_ t: Tensor) -> Tensor {
+        let s = t.shape
+        var out = [Float](repeating: 0, count: t.count)
+        for c in 0..<s.c { for y in 0..<s.h { for x in 0..<s.w {
+            out[(c * s.w + x) * s.h + y] = t.data[(c * s.h + y) * s.w + x]
+        } } }
+        return Tensor(dims: [1, s.c, s.w, s.h], data: out)
+    }
+
+    private static func flipped(_ t: Tensor, x fx: Bool, y fy: Bool) -> Tensor {
+        guard fx || fy else { return t }
+        let s = t.shape
+        var out = [Float](repeating: 0, count: t.count)
+        for c in 0..<s.c { for y in 0..<s.h { for x in 0..<s.w {
+            out[(c * s.h + (fy ? s.h - 1 - y : y)) * s.w + (fx ? s.w - 1 - x : x)] = t.data[(c * s.h + y) * s.w + x]
+        } } }
+        return Tensor(dims: t.dims, data: out)
+    }
+}
