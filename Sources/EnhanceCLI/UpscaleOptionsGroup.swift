@@ -1,0 +1,119 @@
+import ArgumentParser
+import SREngine
+import SRImageIO
+
+extension AlphaMode: ExpressibleByArgument {}
+
+/// Options shared by single-file and batch upscaling.
+struct UpscaleOptionsGroup: ParsableArguments {
+    @Option(name: .shortAndLong, help: "Model id (see `enhance models`) or a path to an ncnn .param file.")
+    var model: String = ModelManifest.embedded.default
+
+    @Option(name: .shortAndLong, help: ArgumentHelp(
+        "Output size: a factor (4, 2.5), W:H with 0 or -1 keeping the aspect (1920:0), -n rounding the kept side to a multiple of n (1920:-2), or long:N.",
+        valueName: "size"))
+    var scale: String?
+
+    @Option(help: "Output width in pixels (height keeps the aspect unless --height is given).")
+    var width: Int?
+
+    @Option(help: "Output height in pixels (width keeps the aspect unless --width is given).")
+    var height: Int?
+
+    @Option(name: .customLong("long-side"), help: "Output size of the longer side in pixels.")
+    var longSide: Int?
+
+    @Option(help: "Worker threads (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "JPEG/WebP/AVIF/HEIC quality, 1-100.")
+    var quality: Int?
+
+    @Flag(help: "Lossless WebP.")
+    var lossless = false
+
+    @Option(help: "PNG compression level 0-9 (default 6).")
+    var compression: Int?
+
+    @Option(help: "How to upscale an alpha channel.")
+    var alpha: AlphaMode = .resample
+
+    @Option(help: ArgumentHelp("Flatten transparency onto this colour (#rrggbb or r,g,b in 0-255); needed for JPEG output of images with alpha.",
+                               valueName: "colour"))
+    var background: String?
+
+    @Flag(name: .customLong("copy-metadata"), help: "Copy EXIF and XMP metadata to the output.")
+    var copyMetadata = false
+
+    @Flag(name: .customLong("to-srgb"), help: "Convert colours to sRGB instead of keeping the input's ICC profile.")
+    var toSRGB = false
+
+    @Option(name: .customLong("max-memory"), help: ArgumentHelp("Memory for the network's activations, e.g. 512M or 2G; sets the tile size.",
+                                                                 valueName: "bytes"))
+    var maxMemory: String?
+
+    @Option(help: "Tile side in input pixels (0: whole image at once; default: from --max-memory).")
+    var tile: Int?
+
+    @Flag(help: "x8 self-ensemble: average over flips and rotations (8x slower, slightly cleaner).")
+    var tta = false
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if let quality, !(1...100).contains(quality) { throw ValidationError("--quality must be 1...100, got \(quality)") }
+        if let compression, !(0...9).contains(compression) { throw ValidationError("--compression must be 0...9, got \(compression)") }
+        if let tile, tile < 0 { throw ValidationError("--tile must be 0 (whole image) or a positive size, got \(tile)") }
+        _ = try outputSize()
+        _ = try parsedBackground()
+        _ = try memoryBytes()
+    }
+
+    func outputSize() throws -> OutputSize {
+        do {
+            if scale == nil, width == nil, height == nil, longSide == nil { return .native }
+            return try OutputSize(scale: scale, width: width, height: height, longSide: longSide)
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    func memoryBytes() throws -> Int {
+        guard let maxMemory else { return UpscaleOptions.defaultMaxMemory }
+        let text = maxMemory.trimmingCharacters(in: .whitespaces).uppercased()
+        let units: [(String, Int)] = [("GB", 1 << 30), ("G", 1 << 30), ("MB", 1 << 20), ("M", 1 << 20), ("KB", 1 << 10), ("K", 1 << 10), ("B", 1)]
+        var number = text, multiplier = 1
+        for (suffix, m) in units where text.hasSuffix(suffix) {
+            number = String(text.dropLast(suffix.count))
+            multiplier = m
+            break
+        }
+        guard let value = Double(number), value > 0, value * Double(multiplier) >= Double(16 << 20) else {
+            throw ValidationError("--max-memory must be a size of at least 16M, such as 512M or 2G; got '\(maxMemory)'")
+        }
+        return Int(value * Double(multiplier))
+    }
+
+    func parsedBackground() throws -> (r: Float, g: Float, b: Float)? {
+        guard let background else { return nil }
+        let text = background.trimmingCharacters(in: .whitespaces)
+        var parts: [Int] = []
+        if text.hasPrefix("#"), text.count == 7, let v = Int(text.dropFirst(), radix: 16) {
+            parts = [(v >> 16) & 255, (v >> 8) & 255, v & 255]
+        } else {
+            parts = text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        }
+        guard parts.count == 3, parts.allSatisfy({ (0...255).contains($0) }) else {
+            throw ValidationError("--background must be #rrggbb or r,g,b with values 0-255; got '\(background)'")
+        }
+        return (Float(parts[0]) / 255, Float(parts[1]) / 255, Float(parts[2]) / 255)
+    }
+
+    func engineOptions() throws -> UpscaleOptions {
+        UpscaleOptions(maxMemory: try memoryBytes(), tileSize: tile, outputSize: try outputSize(), alpha: alpha, tta: tta)
+    }
+
+    func encodeOptions() throws -> ImageIO.EncodeOptions {
+        ImageIO.EncodeOptions(quality: quality, lossless: lossless, compression: compression, copyMetadata: copyMetadata,
+                              convertToSRGB: toSRGB, background: try parsedBackground())
+    }
+}
