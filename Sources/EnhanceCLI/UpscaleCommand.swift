@@ -36,7 +36,7 @@ struct UpscaleCommand: ParsableCommand {
     func run() throws {
         let start = Date()
         let engine = Engine(threads: options.threads)
-        let model = try engine.model(options.model)
+        let model = try options.loadModel(engine)
         let header = try ImageIO.header(path: input)
         let target = output ?? Self.defaultOutput(for: input, scale: model.scale)
         if Self.samePath(target, input) {

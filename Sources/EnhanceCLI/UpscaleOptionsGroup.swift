@@ -58,11 +58,23 @@ struct UpscaleOptionsGroup: ParsableArguments {
     @Flag(help: "x8 self-ensemble: average over flips and rotations (8x slower, slightly cleaner).")
     var tta = false
 
+    @Option(help: ArgumentHelp("Real-CUGAN denoise strength from 0 (none) to 3, fractions blend the neighbouring levels' weights; the scale comes from -m.",
+                               valueName: "level"))
+    var denoise: Double?
+
+    @Option(help: ArgumentHelp("Blend the weights of -m with this model of the same architecture.", valueName: "model"))
+    var blend: String?
+
+    @Option(name: .customLong("blend-weight"), help: "Share of --blend in the weights, 0-1 (default 0.5).")
+    var blendWeight: Double = 0.5
+
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         if let quality, !(1...100).contains(quality) { throw ValidationError("--quality must be 1...100, got \(quality)") }
         if let compression, !(0...9).contains(compression) { throw ValidationError("--compression must be 0...9, got \(compression)") }
         if let tile, tile < 0 { throw ValidationError("--tile must be 0 (whole image) or a positive size, got \(tile)") }
+        if denoise != nil && blend != nil { throw ValidationError("use either --denoise or --blend, not both") }
+        if !(0...1).contains(blendWeight) { throw ValidationError("--blend-weight must be between 0 and 1, got \(blendWeight)") }
         _ = try outputSize()
         _ = try parsedBackground()
         _ = try memoryBytes()
@@ -106,6 +118,18 @@ struct UpscaleOptionsGroup: ParsableArguments {
             throw ValidationError("--background must be #rrggbb or r,g,b with values 0-255; got '\(background)'")
         }
         return (Float(parts[0]) / 255, Float(parts[1]) / 255, Float(parts[2]) / 255)
+    }
+
+    /// The model to run: -m, or a blend of it (--blend, --denoise).
+    func loadModel(_ engine: Engine) throws -> LoadedModel {
+        if let denoise {
+            guard let entry = engine.store.manifest.entry(model), entry.architecture.hasPrefix("Real-CUGAN") else {
+                throw ValidationError("--denoise applies to Real-CUGAN models; pick the scale with e.g. -m realcugan-se-x2-no-denoise")
+            }
+            return try engine.denoiseModel(scale: entry.scale, level: denoise)
+        }
+        if let blend { return try engine.blendedModel(model, blend, weight: blendWeight) }
+        return try engine.model(model)
     }
 
     func engineOptions() throws -> UpscaleOptions {

@@ -76,3 +76,26 @@ struct EngineOptionsTests {
         #expect(a.bytes == b.bytes)
     }
 }
+
+@Suite("Weight blending", .serialized)
+struct BlendTests {
+    static let engine = Engine()
+
+    @Test("blending interpolates weights; denoise levels pick or blend neighbours; mismatches are named errors")
+    func blend() throws {
+        let ids = ["realcugan-se-x2-denoise1x", "realcugan-se-x2-denoise2x", "realcugan-se-x2-no-denoise", "span-x2"]
+        let missing = ids.filter { !Self.engine.store.isInstalled($0) }
+        guard missing.isEmpty else { throw ModelsMissing(ids: missing, directory: Self.engine.store.directory) }
+        let image = try TilingTests.photo(side: 40)
+        let one = try Self.engine.upscale(image, with: try Self.engine.model(ids[0])).image
+        let two = try Self.engine.upscale(image, with: try Self.engine.model(ids[1])).image
+        let half = try Self.engine.upscale(image, with: try Self.engine.denoiseModel(scale: 2, level: 1.5)).image
+        // Halfway weights give an output between the two levels, closer to each than they are to each other.
+        let apart = psnr8(one, two)
+        #expect(psnr8(half, one) > apart && psnr8(half, two) > apart, "\(psnr8(half, one)) \(psnr8(half, two)) vs \(apart)")
+        #expect(try Self.engine.denoiseModel(scale: 2, level: 1).id == ids[0])
+        #expect(try Self.engine.blendedModel(ids[0], ids[1], weight: 0).id == ids[0])
+        #expect(throws: EngineError.self) { _ = try Self.engine.denoiseModel(scale: 2, level: 3.5) }
+        #expect(throws: EngineError.self) { _ = try Self.engine.blendedModel(ids[2], "span-x2", weight: 0.5) }
+    }
+}
