@@ -109,3 +109,50 @@ struct CLITests {
         #expect(rows.contains { $0["id"] as? String == "realesrgan-x4plus" && $0["isDefault"] as? Bool == true })
     }
 }
+
+@Suite("enhance upscale options")
+struct CLIOptionTests {
+    @Test("size, format and alpha options shape the written file")
+    func options() throws {
+        let dir = try scratch()
+        try writeTestImage(dir + "/in.png", width: 30, height: 20)
+        var r = try enhance(["upscale", dir + "/in.png", "-m", "span-x2", "--scale", "1.5", "-o", dir + "/a.png", "-q"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try ImageIO.header(path: dir + "/a.png").width == 45)
+        r = try enhance(["upscale", dir + "/in.png", "-m", "span-x2", "--width", "100", "-o", dir + "/b.jpg", "-q", "--quality", "80"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let b = try ImageIO.header(path: dir + "/b.jpg")
+        #expect(b.width == 100 && b.height == 67)
+
+        // RGBA to JPEG: refused without a background, flattened with one.
+        var px = [Float](repeating: 0.5, count: 3 * 20 * 30)
+        px += [Float](repeating: 0.2, count: 20 * 30)
+        try ImageIO.encode(Image(width: 30, height: 20, channels: 4, pixels: px), to: dir + "/rgba.png")
+        r = try enhance(["upscale", dir + "/rgba.png", "-m", "span-x2", "-o", dir + "/c.jpg"])
+        #expect(r.status != 0 && r.stderr.contains("alpha"), "\(r.stderr)")
+        r = try enhance(["upscale", dir + "/rgba.png", "-m", "span-x2", "-o", dir + "/c.jpg", "--background", "#ffffff", "-q"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let flat = try ImageIO.decode(path: dir + "/c.jpg")
+        #expect(flat.channels == 3 && abs(flat.pixels[10 * 60 + 30] - (0.2 * 0.5 + 0.8)) < 0.05)
+        // RGBA to PNG keeps alpha.
+        r = try enhance(["upscale", dir + "/rgba.png", "-m", "span-x2", "-o", dir + "/d.png", "-q", "--alpha", "model"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try ImageIO.decode(path: dir + "/d.png").channels == 4)
+        // Denoise blending on a Real-CUGAN model.
+        r = try enhance(["upscale", dir + "/in.png", "-m", "realcugan-se-x2-no-denoise", "--denoise", "0.5", "-o", dir + "/e.png", "-q"])
+        #expect(r.status == 0, "\(r.stderr)")
+    }
+
+    @Test("bad option values are one clear error each", arguments: [
+        (["--scale", "0"], "factor"), (["--scale", "1920x1080"], "1920:1080"), (["--max-memory", "12"], "--max-memory"),
+        (["--background", "red"], "--background"), (["--tile", "-3"], "--tile"), (["--denoise", "1", "-m", "span-x2"], "Real-CUGAN"),
+        (["--blend-weight", "2"], "--blend-weight"), (["--compression", "12"], "--compression"),
+    ])
+    func badValues(args: [String], expected: String) throws {
+        let dir = try scratch()
+        try writeTestImage(dir + "/in.png")
+        let r = try enhance(["upscale", dir + "/in.png", "-o", dir + "/o.png"] + args)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains(expected), "stderr: \(r.stderr)")
+    }
+}
