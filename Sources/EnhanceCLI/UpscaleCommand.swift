@@ -16,24 +16,49 @@ struct UpscaleCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "The image to upscale.")
+    @Argument(help: "The image to upscale, or a folder of images (batch mode).")
     var input: String
 
-    @Option(name: .shortAndLong, help: "Output file; its extension picks the format.")
+    @Option(name: .shortAndLong, help: "Output file (its extension picks the format), or the output folder in batch mode.")
     var output: String?
+
+    @Flag(name: .shortAndLong, help: "Batch: descend into subfolders (the output mirrors the tree).")
+    var recursive = false
+
+    @Option(help: ArgumentHelp("Batch: only files matching this glob (*, **, ?, [abc]); repeatable.", valueName: "glob"))
+    var include: [String] = []
+
+    @Option(help: ArgumentHelp("Batch: skip files or folders matching this glob; repeatable.", valueName: "glob"))
+    var exclude: [String] = []
+
+    @Option(help: "Batch: appended to each output name before the extension, e.g. _x4.")
+    var suffix: String = ""
+
+    @Option(help: "Batch: output format for every file (png, jpg, webp, tif, avif, heic); default: keep the input's.")
+    var format: String?
+
+    @Flag(name: .customLong("skip-existing"), help: "Batch: leave outputs that already exist (resume an interrupted run).")
+    var skipExisting = false
 
     @OptionGroup var options: UpscaleOptionsGroup
 
     @Flag(name: .shortAndLong, help: "Print nothing but errors.")
     var quiet = false
 
+    var isBatch: Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+
     func validate() throws {
+        if isBatch { return }
         if let output, ImageIO.Format(path: output) == nil {
             throw ValidationError("cannot tell the output format from '\(output)': use .png, .jpg, .webp, .tif, .avif or .heic")
         }
     }
 
     func run() throws {
+        if isBatch { return try runBatch() }
         let start = Date()
         let engine = Engine(threads: options.threads)
         let model = try options.loadModel(engine)
@@ -50,6 +75,22 @@ struct UpscaleCommand: ParsableCommand {
             print("wrote \(target) (\(header.width)x\(header.height) -> \(result.width)x\(result.height), " +
                   "\(model.id), \(String(format: "%.2f", seconds)) s)")
         }
+    }
+
+    /// Upscales every matching file of a folder; per-file errors are reported and the run goes on.
+    func runBatch() throws {
+        let engine = Engine(threads: options.threads)
+        let model = try options.loadModel(engine)
+        let target = output ?? URL(fileURLWithPath: input).standardizedFileURL.path + "_x\(model.scale)"
+        let plan = try BatchPlan(inputDirectory: input, outputDirectory: target, recursive: recursive, include: include,
+                                 exclude: exclude, suffix: suffix, format: format, skipExisting: skipExisting)
+        let engineOptions = try options.engineOptions(), encodeOptions = try options.encodeOptions()
+        let summary = BatchRunner().run(plan, progress: BatchProgress.automatic(quiet: quiet)) { item in
+            let result = try engine.upscale(try ImageIO.decode(path: item.input), with: model, options: engineOptions)
+            try ImageIO.encode(result, to: item.output, options: encodeOptions)
+            return ItemResult(detail: "\(result.width)x\(result.height)")
+        }
+        if summary.exitCode != 0 { throw ExitCode(summary.exitCode) }
     }
 
     static func defaultOutput(for input: String, scale: Int) -> String {

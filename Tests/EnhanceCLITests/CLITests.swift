@@ -156,3 +156,43 @@ struct CLIOptionTests {
         #expect(r.stderr.contains(expected), "stderr: \(r.stderr)")
     }
 }
+
+@Suite("enhance upscale on a folder")
+struct CLIBatchTests {
+    @Test("batch: mirrored tree, a bad file fails alone, JSON-lines progress, skip-existing resumes")
+    func batch() throws {
+        let dir = try scratch()
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: dir + "/in/sub", withIntermediateDirectories: true)
+        try writeTestImage(dir + "/in/a.png")
+        try writeTestImage(dir + "/in/sub/b.png", width: 16, height: 12)
+        fm.createFile(atPath: dir + "/in/broken.png", contents: Data("not an image".utf8))
+        var r = try enhance(["upscale", dir + "/in", "-o", dir + "/out", "-r", "-m", "span-x2", "--suffix", "_x2"])
+        #expect(r.status != 0, "a failed file makes the run fail")
+        #expect(try ImageIO.header(path: dir + "/out/a_x2.png").width == 48)
+        #expect(try ImageIO.header(path: dir + "/out/sub/b_x2.png").width == 32)
+        let events = r.stdout.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(events.first?["event"] as? String == "start")
+        #expect(events.filter { $0["event"] as? String == "file" }.count == 3)
+        let done = events.last
+        #expect(done?["event"] as? String == "done" && done?["failed"] as? Int == 1 && done?["processed"] as? Int == 2,
+                "\(r.stdout)")
+        // Resume: existing outputs are skipped, the broken file fails again.
+        r = try enhance(["upscale", dir + "/in", "-o", dir + "/out", "-r", "-m", "span-x2", "--suffix", "_x2", "--skip-existing"])
+        let last = r.stdout.split(separator: "\n").last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(last?["skipped"] as? Int == 2 && last?["failed"] as? Int == 1, "\(r.stdout)")
+        // The inputs are untouched and nothing is written into the input tree.
+        #expect(try fm.contentsOfDirectory(atPath: dir + "/in").sorted() == ["a.png", "broken.png", "sub"])
+    }
+
+    @Test("batch refuses to write over its inputs")
+    func refusesInputs() throws {
+        let dir = try scratch()
+        try writeTestImage(dir + "/a.png")
+        let r = try enhance(["upscale", dir, "-o", dir, "-m", "span-x2"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("would be overwritten"), "\(r.stderr)")
+    }
+}
