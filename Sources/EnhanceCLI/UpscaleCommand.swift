@@ -45,6 +45,9 @@ struct UpscaleCommand: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print nothing but errors.")
     var quiet = false
 
+    @Flag(name: .shortAndLong, help: "Describe the run (tiling, memory budget) on stderr.")
+    var verbose = false
+
     var isBatch: Bool {
         var isDirectory: ObjCBool = false
         return FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory) && isDirectory.boolValue
@@ -68,7 +71,15 @@ struct UpscaleCommand: ParsableCommand {
             throw ValidationError("refusing to overwrite the input '\(input)'; choose another -o")
         }
         let image = try ImageIO.decode(path: input)
-        let result = try engine.upscale(image, with: model, options: try options.engineOptions())
+        let engineOptions = try options.engineOptions()
+        if verbose {
+            let tile = try engine.tileSize(for: model, height: image.height, width: image.width, options: engineOptions)
+            let plan = tile.map { "tiles of \($0)x\($0) input pixels (+\(engineOptions.context) context, \(engineOptions.overlap) overlap)" }
+                ?? "whole image in one piece"
+            let budget = ByteCountFormatter.string(fromByteCount: Int64(engineOptions.maxMemory), countStyle: .memory)
+            FileHandle.standardError.write(Data("enhance: \(model.id) x\(model.scale), \(plan), activation budget \(budget)\n".utf8))
+        }
+        let result = try engine.upscale(image, with: model, options: engineOptions)
         try ImageIO.encode(result, to: target, options: try options.encodeOptions())
         if !quiet {
             let seconds = Date().timeIntervalSince(start)
