@@ -79,11 +79,11 @@ struct UpscaleCommand: ParsableCommand {
             let budget = ByteCountFormatter.string(fromByteCount: Int64(engineOptions.maxMemory), countStyle: .memory)
             FileHandle.standardError.write(Data("enhance: \(model.id) x\(model.scale), \(plan), activation budget \(budget)\n".utf8))
         }
-        let result = try engine.upscale(image, with: model, options: engineOptions)
-        try ImageIO.encode(result, to: target, options: try options.encodeOptions())
+        let size = try engine.upscale(image, with: model, options: engineOptions, writingTo: target,
+                                      encodeOptions: try options.encodeOptions())
         if !quiet {
             let seconds = Date().timeIntervalSince(start)
-            print("wrote \(target) (\(header.width)x\(header.height) -> \(result.width)x\(result.height), " +
+            print("wrote \(target) (\(header.width)x\(header.height) -> \(size.width)x\(size.height), " +
                   "\(model.id), \(String(format: "%.2f", seconds)) s)")
         }
     }
@@ -97,9 +97,9 @@ struct UpscaleCommand: ParsableCommand {
                                  exclude: exclude, suffix: suffix, format: format, skipExisting: skipExisting)
         let engineOptions = try options.engineOptions(), encodeOptions = try options.encodeOptions()
         let summary = BatchRunner().run(plan, progress: BatchProgress.automatic(quiet: quiet)) { item in
-            let result = try engine.upscale(try ImageIO.decode(path: item.input), with: model, options: engineOptions)
-            try ImageIO.encode(result, to: item.output, options: encodeOptions)
-            return ItemResult(detail: "\(result.width)x\(result.height)")
+            let size = try engine.upscale(try ImageIO.decode(path: item.input), with: model, options: engineOptions,
+                                          writingTo: item.output, encodeOptions: encodeOptions)
+            return ItemResult(detail: "\(size.width)x\(size.height)")
         }
         if summary.exitCode != 0 { throw ExitCode(summary.exitCode) }
     }

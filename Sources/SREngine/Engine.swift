@@ -11,7 +11,7 @@ public final class Engine: Sendable {
     public let backend: any Backend
     private let models = Mutex<[String: LoadedModel]>([:])
     /// Runs are serialised: each compiled executable owns one activation arena.
-    private let runLock = Mutex<Void>(())
+    let runLock = Mutex<Void>(())
 
     /// - Parameters:
     ///   - threads: worker threads for the oneDNN backend (default: all cores).
@@ -62,22 +62,17 @@ public final class Engine: Sendable {
                             depth: image.bitDepth, iccProfile: image.iccProfile, exif: image.exif, xmp: image.xmp)
         let tile = try tileSize(for: model, height: image.height, width: image.width, options: options)
         let gray = image.colorChannels == 1
-        var color = image.colorTensor
-        if gray { color = Tensor(dims: [1, 3, image.height, image.width], data: color.data + color.data + color.data) }
         do {
             try runLock.withLock { _ in
-                let colorRun = TiledRun(engine: self, model: model, source: color, tile: tile, options: options)
-                try colorRun.run(channels: 3) { firstRow, rows in
-                    let planes = gray ? Self.luma(rows) : rows
-                    raster.setRows(firstRow, planar: planes.data.map { min(max($0, 0), 1) }, rows: rows.shape.h,
+                let rows = try Self.rowSources(image, model: model, tile: tile, options: options, engine: self)
+                while let (first, band) = try rows.color() {
+                    let planes = gray ? Self.luma(band) : band
+                    raster.setRows(first, planar: planes.data.map { min(max($0, 0), 1) }, rows: band.shape.h,
                                    firstBand: 0, bandCount: planes.shape.c)
                 }
-                if let a = image.alphaTensor {
-                    let alphaRun = TiledRun(engine: self, model: model, source: a, tile: tile, options: options)
-                    try alphaRun.runAlpha(mode: options.alpha) { firstRow, rows in
-                        raster.setRows(firstRow, planar: rows.data.map { min(max($0, 0), 1) }, rows: rows.shape.h,
-                                       firstBand: image.colorChannels, bandCount: 1)
-                    }
+                while let alpha = rows.alpha, let (first, band) = try alpha() {
+                    raster.setRows(first, planar: band.data.map { min(max($0, 0), 1) }, rows: band.shape.h,
+                                   firstBand: image.colorChannels, bandCount: 1)
                 }
             }
         } catch let error as EngineError {
@@ -91,6 +86,20 @@ public final class Engine: Sendable {
             }
         }
         return raster
+    }
+
+    /// The colour (always RGB for the network) and alpha row sources of one upscale.
+    static func rowSources(_ image: Image, model: LoadedModel, tile: Int?, options: UpscaleOptions,
+                           engine: Engine) throws -> (color: TiledRun.Rows, alpha: TiledRun.Rows?) {
+        var color = image.colorTensor
+        if image.colorChannels == 1 {
+            color = Tensor(dims: [1, 3, image.height, image.width], data: color.data + color.data + color.data)
+        }
+        let colorRows = try TiledRun(engine: engine, model: model, source: color, tile: tile, options: options).colorRows()
+        let alphaRows = try image.alphaTensor.map {
+            try TiledRun(engine: engine, model: model, source: $0, tile: tile, options: options).alphaRows(mode: options.alpha)
+        }
+        return (colorRows, alphaRows)
     }
 
     /// BT.601 luma of an RGB tensor, as a one-channel tensor.

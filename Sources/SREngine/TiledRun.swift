@@ -19,51 +19,57 @@ struct TiledRun {
         Tiler(height: height, width: width, scale: model.scale, tile: tile ?? max(height, width), overlap: options.overlap)
     }
 
-    /// Runs the network over an RGB source and streams finished output rows to `emit`.
-    func run(channels: Int, emit: (Int, Tensor) throws -> Void) throws {
+    /// Finished output rows, one band per call, nil at the end.
+    typealias Rows = () throws -> (firstRow: Int, rows: Tensor)?
+
+    /// The network over an RGB source, as finished output rows. Shared statistics (Real-CUGAN) are computed
+    /// before the first row.
+    func colorRows() throws -> Rows {
         let transforms = options.tta ? Transform.all : [Transform.identity]
         var statistics: [Transform: [Tensor]] = [:]
         if tile != nil, let shared = model.statistics, options.shareStatistics {
             for t in transforms { statistics[t] = try sharedStatistics(shared, transform: t) }
         }
-        try tiler.run(channels: channels, region: { y0, x0, h, w in
+        let s = model.scale
+        let cursor = Tiler.Cursor(tiler, channels: 3) { y0, x0, h, w in
             let (window, dy, dx) = self.window(y0: y0, x0: x0, height: h, width: w)
             var sum: [Float]?
             for t in transforms {
-                let out = t.inverse(try network(t.apply(window), statistics: statistics[t]))
+                let out = t.inverse(try self.network(t.apply(window), statistics: statistics[t]))
                 if sum == nil { sum = out.data } else { for i in out.data.indices { sum![i] += out.data[i] } }
             }
-            let average = Tensor(dims: [1, 3, window.shape.h * model.scale, window.shape.w * model.scale],
+            let average = Tensor(dims: [1, 3, window.shape.h * s, window.shape.w * s],
                                  data: sum!.map { $0 / Float(transforms.count) })
-            let s = model.scale
             return Pipelines.crop(average, y: dy * s, x: dx * s, height: h * s, width: w * s)
-        }, emit: emit)
+        }
+        return { try cursor.next() }
     }
 
-    /// Upscales a one-channel alpha source, by bicubic interpolation or through the model.
-    func runAlpha(mode: AlphaMode, emit: (Int, Tensor) throws -> Void) throws {
+    /// A one-channel alpha source upscaled by bicubic interpolation or through the model, as finished rows.
+    func alphaRows(mode: AlphaMode) throws -> Rows {
         switch mode {
         case .model:
             let rgb = Tensor(dims: [1, 3, height, width], data: source.data + source.data + source.data)
-            let asColor = TiledRun(engine: engine, model: model, source: rgb, tile: tile, options: options)
-            try asColor.run(channels: 3) { first, rows in
+            let color = try TiledRun(engine: engine, model: model, source: rgb, tile: tile, options: options).colorRows()
+            return {
+                guard let (first, rows) = try color() else { return nil }
                 let plane = rows.shape.h * rows.shape.w
                 let mean = (0..<plane).map { (rows.data[$0] + rows.data[plane + $0] + rows.data[2 * plane + $0]) / 3 }
-                try emit(first, Tensor(dims: [1, 1, rows.shape.h, rows.shape.w], data: mean))
+                return (first, Tensor(dims: [1, 1, rows.shape.h, rows.shape.w], data: mean))
             }
         case .resample:
             // Bicubic taps reach 2 pixels out; a 2-pixel margin makes tiles agree exactly with the whole image.
-            let s = model.scale
-            try Tiler(height: height, width: width, scale: s, tile: tile ?? max(height, width), overlap: options.overlap)
-                .run(channels: 1, region: { y0, x0, h, w in
-                    let margin = tile == nil ? 0 : 2
-                    let wy = max(0, y0 - margin), wx = max(0, x0 - margin)
-                    let wh = min(height, y0 + h + margin) - wy, ww = min(width, x0 + w + margin) - wx
-                    let win = Pipelines.crop(source, y: wy, x: wx, height: wh, width: ww)
-                    let up = ReferenceKernels.resize(win, Resize(mode: .bicubic, scaleH: Float(s), scaleW: Float(s)),
-                                                     Shape(c: 1, h: wh * s, w: ww * s))
-                    return Pipelines.crop(up, y: (y0 - wy) * s, x: (x0 - wx) * s, height: h * s, width: w * s)
-                }, emit: emit)
+            let s = model.scale, height = self.height, width = self.width, source = self.source
+            let margin = tile == nil ? 0 : 2
+            let cursor = Tiler.Cursor(tiler, channels: 1) { y0, x0, h, w in
+                let wy = max(0, y0 - margin), wx = max(0, x0 - margin)
+                let wh = min(height, y0 + h + margin) - wy, ww = min(width, x0 + w + margin) - wx
+                let win = Pipelines.crop(source, y: wy, x: wx, height: wh, width: ww)
+                let up = ReferenceKernels.resize(win, Resize(mode: .bicubic, scaleH: Float(s), scaleW: Float(s)),
+                                                 Shape(c: 1, h: wh * s, w: ww * s))
+                return Pipelines.crop(up, y: (y0 - wy) * s, x: (x0 - wx) * s, height: h * s, width: w * s)
+            }
+            return { try cursor.next() }
         }
     }
 

@@ -36,43 +36,73 @@ struct Tiler {
         return w
     }
 
-    /// - Parameters:
-    ///   - channels: output channels.
-    ///   - region: the output (`[1, channels, scale*h, scale*w]`) for input region `(y0, x0, h, w)`.
-    ///   - emit: receives finished output rows `[firstRow, firstRow + rows)` as `[1, channels, rows, scale*width]`.
-    func run(channels: Int, region: (_ y0: Int, _ x0: Int, _ h: Int, _ w: Int) throws -> Tensor,
-             emit: (_ firstRow: Int, _ rows: Tensor) throws -> Void) throws {
-        let th = min(tile, height), tw = min(tile, width)
-        let ys = Self.starts(length: height, tile: th, overlap: overlap)
-        let xs = Self.starts(length: width, tile: tw, overlap: overlap)
-        let wy = ys.indices.map { Self.ramp(starts: ys, k: $0, tile: th, scale: scale) }
-        let wx = xs.indices.map { Self.ramp(starts: xs, k: $0, tile: tw, scale: scale) }
-        let outW = width * scale, bandRows = th * scale, tileW = tw * scale
-        var colSum = [Float](repeating: 0, count: outW)
-        for (j, x0) in xs.enumerated() { for i in 0..<tileW { colSum[x0 * scale + i] += wx[j][i] } }
-        var rowSum = [Float](repeating: 0, count: height * scale)
-        for (k, y0) in ys.enumerated() { for i in 0..<bandRows { rowSum[y0 * scale + i] += wy[k][i] } }
+    /// Region function: the output (`[1, channels, scale*h, scale*w]`) for input region `(y0, x0, h, w)`.
+    typealias Region = (_ y0: Int, _ x0: Int, _ h: Int, _ w: Int) throws -> Tensor
 
-        var band = [Float](repeating: 0, count: channels * bandRows * outW)
-        var bandStart = 0
-        for (k, y0) in ys.enumerated() {
-            precondition(y0 * scale == bandStart)
+    /// Runs every window and hands finished output rows `[firstRow, firstRow + rows)` to `emit`, in order.
+    func run(channels: Int, region: @escaping Region, emit: (_ firstRow: Int, _ rows: Tensor) throws -> Void) throws {
+        let cursor = Cursor(self, channels: channels, region: region)
+        while let (first, rows) = try cursor.next() { try emit(first, rows) }
+    }
+
+    /// Pull-based form of `run`: each `next()` runs one row of windows and returns the rows it finished, so an
+    /// encoder can ask for rows as it writes them.
+    final class Cursor {
+        let channels: Int
+        private let region: Region
+        private let tiler: Tiler
+        private let ys: [Int], xs: [Int]
+        private let wy: [[Float]], wx: [[Float]]
+        private let rowSum: [Float], colSum: [Float]
+        private let th: Int, tw: Int, outW: Int, bandRows: Int, tileW: Int
+        private var band: [Float]
+        private var bandStart = 0
+        private var k = 0
+
+        init(_ tiler: Tiler, channels: Int, region: @escaping Region) {
+            self.tiler = tiler
+            self.channels = channels
+            self.region = region
+            let s = tiler.scale
+            th = min(tiler.tile, tiler.height)
+            tw = min(tiler.tile, tiler.width)
+            ys = Tiler.starts(length: tiler.height, tile: th, overlap: tiler.overlap)
+            xs = Tiler.starts(length: tiler.width, tile: tw, overlap: tiler.overlap)
+            wy = ys.indices.map { [ys, th] in Tiler.ramp(starts: ys, k: $0, tile: th, scale: s) }
+            wx = xs.indices.map { [xs, tw] in Tiler.ramp(starts: xs, k: $0, tile: tw, scale: s) }
+            outW = tiler.width * s
+            bandRows = th * s
+            tileW = tw * s
+            var colSum = [Float](repeating: 0, count: outW)
+            for (j, x0) in xs.enumerated() { for i in 0..<tileW { colSum[x0 * s + i] += wx[j][i] } }
+            var rowSum = [Float](repeating: 0, count: tiler.height * s)
+            for (k, y0) in ys.enumerated() { for i in 0..<bandRows { rowSum[y0 * s + i] += wy[k][i] } }
+            self.colSum = colSum
+            self.rowSum = rowSum
+            band = [Float](repeating: 0, count: channels * bandRows * outW)
+        }
+
+        /// The next finished rows, or nil when the image is done.
+        func next() throws -> (firstRow: Int, rows: Tensor)? {
+            guard k < ys.count else { return nil }
+            let s = tiler.scale, y0 = ys[k]
+            precondition(y0 * s == bandStart)
             for (j, x0) in xs.enumerated() {
                 let out = try region(y0, x0, th, tw)
                 precondition(out.shape == Shape(c: channels, h: bandRows, w: tileW), "region returned \(out.shape)")
+                let ry = wy[k], rx = wx[j]
                 out.data.withUnsafeBufferPointer { src in
                     band.withUnsafeMutableBufferPointer { dst in
                         for c in 0..<channels {
                             for r in 0..<bandRows {
-                                let ry = wy[k][r]
-                                let s = (c * bandRows + r) * tileW, d = (c * bandRows + r) * outW + x0 * scale
-                                for i in 0..<tileW { dst[d + i] += src[s + i] * ry * wx[j][i] }
+                                let a = (c * bandRows + r) * tileW, d = (c * bandRows + r) * outW + x0 * s
+                                for i in 0..<tileW { dst[d + i] += src[a + i] * ry[r] * rx[i] }
                             }
                         }
                     }
                 }
             }
-            let finalEnd = k + 1 < ys.count ? ys[k + 1] * scale : height * scale
+            let finalEnd = k + 1 < ys.count ? ys[k + 1] * s : tiler.height * s
             let rows = finalEnd - bandStart
             var finished = [Float](repeating: 0, count: channels * rows * outW)
             for c in 0..<channels {
@@ -83,7 +113,6 @@ struct Tiler {
                     }
                 }
             }
-            try emit(bandStart, Tensor(dims: [1, channels, rows, outW], data: finished))
             // Slide the band: keep the rows the next windows still add to.
             let keep = bandRows - rows
             for c in 0..<channels {
@@ -96,7 +125,10 @@ struct Tiler {
                 }
                 for i in (base + keep * outW)..<(base + bandRows * outW) { band[i] = 0 }
             }
+            let first = bandStart
             bandStart = finalEnd
+            k += 1
+            return (first, Tensor(dims: [1, channels, rows, outW], data: finished))
         }
     }
 }

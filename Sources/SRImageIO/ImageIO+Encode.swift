@@ -138,7 +138,7 @@ extension ImageIO {
         return out
     }
 
-    private static func options(_ format: Format, _ options: EncodeOptions) -> String {
+    static func options(_ format: Format, _ options: EncodeOptions) -> String {
         switch format {
         case .jpeg: "[Q=\(options.quality ?? 92),optimize_coding]"
         case .webp: options.lossless ? "[lossless]" : "[Q=\(options.quality ?? 90)]"
@@ -152,16 +152,7 @@ extension ImageIO {
     /// Checks the options against the format and the raster as it will be written: alpha flattened when a
     /// background is given, 16-bit samples reduced to 8 for 8-bit-only formats.
     private static func prepare(_ raster: Raster, _ format: Format, _ options: EncodeOptions) throws(ImageIOError) -> Raster {
-        if let q = options.quality, !(1...100).contains(q) {
-            throw .invalidOption(name: "quality", detail: "\(q) is outside 1...100")
-        }
-        if let c = options.compression, !(0...9).contains(c) {
-            throw .invalidOption(name: "compression", detail: "\(c) is outside 0...9 (PNG zlib level)")
-        }
-        if options.lossless, ![.webp, .png, .tiff].contains(format) {
-            throw .invalidOption(name: "lossless", detail: "\(format.name) output is lossy; use WebP, PNG or TIFF")
-        }
-        guard format.isAvailable else { throw .formatUnavailable(format: format) }
+        try validate(options, format)
         var raster = raster
         if raster.hasAlpha {
             if let background = options.background {
@@ -173,6 +164,20 @@ extension ImageIO {
         return format.supports16Bit ? raster : raster.converted(toDepth: 8)
     }
 
+    /// Checks the encoder options against the format.
+    static func validate(_ options: EncodeOptions, _ format: Format) throws(ImageIOError) {
+        if let q = options.quality, !(1...100).contains(q) {
+            throw .invalidOption(name: "quality", detail: "\(q) is outside 1...100")
+        }
+        if let c = options.compression, !(0...9).contains(c) {
+            throw .invalidOption(name: "compression", detail: "\(c) is outside 0...9 (PNG zlib level)")
+        }
+        if options.lossless, ![.webp, .png, .tiff].contains(format) {
+            throw .invalidOption(name: "lossless", detail: "\(format.name) output is lossy; use WebP, PNG or TIFF")
+        }
+        guard format.isAvailable else { throw .formatUnavailable(format: format) }
+    }
+
     /// The raster an `Image` becomes for `format` (flattened in float when a background is given).
     private static func raster(_ image: Image, _ format: Format, _ options: EncodeOptions) -> Raster {
         var image = image
@@ -181,7 +186,7 @@ extension ImageIO {
     }
 
     /// Runs `body` with the C description of `raster` and what to attach to it.
-    private static func withEncodeInput<R>(_ raster: Raster, options: EncodeOptions,
+    static func withEncodeInput<R>(_ raster: Raster, options: EncodeOptions,
                                            _ body: (UnsafePointer<EnhEncodeInput>) -> R) -> R {
         let exif = options.copyMetadata ? raster.exif : nil
         let xmp = options.copyMetadata ? raster.xmp : nil

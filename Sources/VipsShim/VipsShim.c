@@ -222,12 +222,18 @@ void *enh_vips_decode(VipsImage *image, int autorotate, int gray, int depth, int
 }
 
 /* Builds the image to save: the pixels (copied), the ICC profile or the conversion to sRGB, EXIF and XMP. */
-static VipsImage *prepare(const EnhEncodeInput *in) {
+/* Wraps the caller's interleaved pixels without copying them (they outlive the encode call). */
+static VipsImage *memory_image(const EnhEncodeInput *in) {
     int depth = in->depth == 16 ? 16 : 8;
     VipsBandFormat format = depth == 16 ? VIPS_FORMAT_USHORT : VIPS_FORMAT_UCHAR;
     size_t size = (size_t)in->width * in->height * in->bands * (depth / 8);
-    VipsImage *image = vips_image_new_from_memory_copy(in->pixels, size, in->width, in->height, in->bands, format);
-    if (!image) return NULL;
+    return vips_image_new_from_memory(in->pixels, size, in->width, in->height, in->bands, format);
+}
+
+/* Sets the interpretation, converts or attaches the ICC profile and attaches EXIF/XMP; consumes `image`. */
+static VipsImage *decorate(VipsImage *image, const EnhEncodeInput *in) {
+    int depth = in->depth == 16 ? 16 : 8;
+    VipsBandFormat format = depth == 16 ? VIPS_FORMAT_USHORT : VIPS_FORMAT_UCHAR;
     int gray = in->bands <= 2;
     if (gray) image->Type = depth == 16 ? VIPS_INTERPRETATION_GREY16 : VIPS_INTERPRETATION_B_W;
     else image->Type = depth == 16 ? VIPS_INTERPRETATION_RGB16 : VIPS_INTERPRETATION_sRGB;
@@ -269,6 +275,75 @@ static VipsImage *prepare(const EnhEncodeInput *in) {
 fail:
     g_object_unref(image);
     return NULL;
+}
+
+static VipsImage *prepare(const EnhEncodeInput *in) {
+    VipsImage *image = memory_image(in);
+    return image ? decorate(image, in) : NULL;
+}
+
+/* Streaming: an image whose pixels come from the caller's row source as libvips asks for them. */
+typedef struct {
+    EnhRowSource source;
+    void *context;
+    int width;
+    size_t pixel_bytes;
+} EnhStream;
+
+static int stream_generate(VipsRegion *out, void *seq, void *a, void *b, gboolean *stop) {
+    (void)seq; (void)b; (void)stop;
+    EnhStream *s = (EnhStream *)a;
+    VipsRect *r = &out->valid;
+    size_t row = (size_t)s->width * s->pixel_bytes;
+    unsigned char *buffer = g_try_malloc(row * r->height);
+    if (!buffer) {
+        vips_error("enhance", "out of memory for %d output rows", r->height);
+        return -1;
+    }
+    if (s->source(s->context, r->top, r->height, buffer) != 0) {
+        g_free(buffer);
+        vips_error("enhance", "the upscaler failed while the encoder was reading rows %d-%d", r->top, r->top + r->height);
+        return -1;
+    }
+    for (int y = 0; y < r->height; y++)
+        memcpy(VIPS_REGION_ADDR(out, r->left, r->top + y), buffer + y * row + r->left * s->pixel_bytes,
+               r->width * s->pixel_bytes);
+    g_free(buffer);
+    return 0;
+}
+
+static VipsImage *stream_image(const EnhEncodeInput *in, EnhStream *s) {
+    int depth = in->depth == 16 ? 16 : 8;
+    VipsBandFormat format = depth == 16 ? VIPS_FORMAT_USHORT : VIPS_FORMAT_UCHAR;
+    VipsInterpretation interpretation = in->bands <= 2 ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB;
+    VipsImage *image = vips_image_new();
+    vips_image_init_fields(image, in->width, in->height, in->bands, format, VIPS_CODING_NONE, interpretation, 1.0, 1.0);
+    if (vips_image_pipelinev(image, VIPS_DEMAND_STYLE_THINSTRIP, NULL) != 0 ||
+        vips_image_generate(image, NULL, stream_generate, NULL, s, NULL) != 0) {
+        g_object_unref(image);
+        return NULL;
+    }
+    return decorate(image, in);
+}
+
+int enh_vips_encode_stream_file(const EnhEncodeInput *input, EnhRowSource source, void *context,
+                                const char *path_with_options) {
+    EnhStream s = { source, context, input->width, (size_t)input->bands * (input->depth == 16 ? 2 : 1) };
+    VipsImage *image = stream_image(input, &s);
+    if (!image) return -1;
+    int status = vips_image_write_to_file(image, path_with_options, NULL);
+    g_object_unref(image);
+    return status;
+}
+
+int enh_vips_encode_stream_buffer(const EnhEncodeInput *input, EnhRowSource source, void *context,
+                                  const char *suffix_with_options, void **out, size_t *out_length) {
+    EnhStream s = { source, context, input->width, (size_t)input->bands * (input->depth == 16 ? 2 : 1) };
+    VipsImage *image = stream_image(input, &s);
+    if (!image) return -1;
+    int status = vips_image_write_to_buffer(image, suffix_with_options, out, out_length, NULL);
+    g_object_unref(image);
+    return status;
 }
 
 int enh_vips_encode_file(const EnhEncodeInput *input, const char *path_with_options) {

@@ -98,6 +98,17 @@ typedef struct {
 /// Returns 0 on success.
 int enh_vips_encode_file(const EnhEncodeInput *input, const char *path_with_options);
 
+/// Fills `buffer` with `rows` interleaved rows starting at `first_row` (width * bands samples each, at the
+/// stream's depth). Returns 0, or non-zero on failure. Rows are asked for in increasing order.
+typedef int (*EnhRowSource)(void *context, int first_row, int rows, void *buffer);
+
+/// Encodes rows pulled from `source` as the encoder needs them (`input->pixels` is ignored): the whole image is
+/// never held in memory by the caller. Returns 0 on success.
+int enh_vips_encode_stream_file(const EnhEncodeInput *input, EnhRowSource source, void *context,
+                                const char *path_with_options);
+int enh_vips_encode_stream_buffer(const EnhEncodeInput *input, EnhRowSource source, void *context,
+                                  const char *suffix_with_options, void **out, size_t *out_length);
+
 /// Same, to memory; `suffix_with_options` such as ".png" or ".webp[Q=80]". Free *out with enh_vips_free.
 int enh_vips_encode_buffer(const EnhEncodeInput *input, const char *suffix_with_options,
                            void **out, size_t *out_length);
