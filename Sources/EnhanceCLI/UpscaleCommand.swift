@@ -77,7 +77,7 @@ struct UpscaleCommand: ParsableCommand {
             let plan = tile.map { "tiles of \($0)x\($0) input pixels (+\(engineOptions.context) context, \(engineOptions.overlap) overlap)" }
                 ?? "whole image in one piece"
             let budget = ByteCountFormatter.string(fromByteCount: Int64(engineOptions.maxMemory), countStyle: .memory)
-            FileHandle.standardError.write(Data("enhance: \(model.id) x\(model.scale), \(plan), activation budget \(budget)\n".utf8))
+            FileHandle.standardError.write(Data("enhance: \(model.id) x\(model.scale), \(plan), working-memory budget \(budget)\n".utf8))
         }
         let size = try engine.upscale(image, with: model, options: engineOptions, writingTo: target,
                                       encodeOptions: try options.encodeOptions())

@@ -48,7 +48,7 @@ struct UpscaleOptionsGroup: ParsableArguments {
     @Flag(name: .customLong("to-srgb"), help: "Convert colours to sRGB instead of keeping the input's ICC profile.")
     var toSRGB = false
 
-    @Option(name: .customLong("max-memory"), help: ArgumentHelp("Memory for the network's activations, e.g. 512M or 2G; sets the tile size.",
+    @Option(name: .customLong("max-memory"), help: ArgumentHelp("Working memory of the upscaler (network activations and the band of finished rows), e.g. 512M or 2G; sets the tile size.",
                                                                  valueName: "bytes"))
     var maxMemory: String?
 

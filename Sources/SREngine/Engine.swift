@@ -31,16 +31,28 @@ public final class Engine: Sendable {
     }
 
     /// The tile side (input pixels) `options` allow for `model`, or nil when the whole image fits.
+    ///
+    /// The budget covers the network's activations for one window (measured per pixel) and the float bands of
+    /// output rows (one tile high, the whole output wide): the one being blended, the one handed out and, while an
+    /// encoder's request straddles two, the one before.
     public func tileSize(for model: LoadedModel, height: Int, width: Int, options: UpscaleOptions) throws(EngineError) -> Int? {
         if let t = options.tileSize { return t == 0 || (t >= height && t >= width) ? nil : max(t, 16) }
         let bytesPerPixel = try model.workspaceBytesPerPixel()
         let plan = Pipelines.plan(model.pipeline, scale: model.scale, height: height, width: width)
-        let pad = max(plan.top + plan.bottom, plan.left + plan.right)
-        let pixels = Double(options.maxMemory) / bytesPerPixel
-        if (height + pad) * (width + pad) <= Int(pixels) { return nil }
-        let side = Int(pixels.squareRoot()) - pad - 2 * options.context
+        let s = Double(model.scale)
+        func cost(_ tile: Int?) -> Double {
+            let context = tile == nil ? 0 : options.context
+            let winH = min(height, (tile ?? height) + 2 * context), winW = min(width, (tile ?? width) + 2 * context)
+            let activations = bytesPerPixel * Double((winH + plan.top + plan.bottom) * (winW + plan.left + plan.right))
+            let band = 3 * 3 * 4 * Double(min(tile ?? height, height)) * s * Double(width) * s
+            return activations + band
+        }
+        let budget = Double(options.maxMemory)
+        if cost(nil) <= budget { return nil }
         // Multiples of 4 keep Real-CUGAN's alignment padding out of every tile.
-        return max(32, side / 4 * 4)
+        var tile = max(height, width) / 4 * 4
+        while tile > 32 && cost(tile) > budget { tile -= 4 }
+        return tile
     }
 
     /// Upscales `image`: the model at its native scale (tiled when the image is larger than the memory budget

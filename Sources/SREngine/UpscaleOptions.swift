@@ -1,6 +1,7 @@
 /// How to run a model over an image.
 public struct UpscaleOptions: Sendable, Equatable {
-    /// Bytes the network's activations may use at once; the tile size follows from it.
+    /// Bytes the upscaler may use for the network's activations and its band of finished rows; the tile size
+    /// follows from it.
     public var maxMemory: Int
     /// Tile side in input pixels; `nil` picks it from `maxMemory`, `0` forces the whole image in one piece.
     public var tileSize: Int?
@@ -18,7 +19,7 @@ public struct UpscaleOptions: Sendable, Equatable {
     /// x8 self-ensemble: average the outputs for the 8 flips/rotations of the input (8x the work).
     public var tta: Bool
 
-    public static let defaultMaxMemory = 512 << 20
+    public static let defaultMaxMemory = 768 << 20
 
     public init(maxMemory: Int = UpscaleOptions.defaultMaxMemory, tileSize: Int? = nil, overlap: Int = 16,
                 context: Int = 32, shareStatistics: Bool = true, outputSize: OutputSize = .native,

@@ -36,7 +36,9 @@ public struct Image: Sendable {
 
     /// The colour planes as a `[1, c, h, w]` tensor.
     public var colorTensor: Tensor {
-        Tensor(dims: [1, colorChannels, height, width], data: Array(pixels[0..<(colorChannels * width * height)]))
+        // Without alpha the planes are the whole array, shared copy-on-write rather than copied.
+        hasAlpha ? Tensor(dims: [1, colorChannels, height, width], data: Array(pixels[0..<(colorChannels * width * height)]))
+            : Tensor(dims: [1, colorChannels, height, width], data: pixels)
     }
 
     /// The alpha plane as a `[1, 1, h, w]` tensor, if any.
