@@ -196,3 +196,20 @@ struct CLIBatchTests {
         #expect(r.stderr.contains("would be overwritten"), "\(r.stderr)")
     }
 }
+
+@Suite("enhance bench")
+struct CLIBenchTests {
+    @Test("bench reports time, throughput and the convolution work of the model")
+    func bench() throws {
+        let r = try enhance(["bench", "-m", "span-x2", "--size", "40x32", "--runs", "2", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        #expect((o["median_ms"] as? Double ?? 0) > 0)
+        #expect((o["runs_ms"] as? [Double])?.count == 2)
+        // SPAN x2 ch48 on a 60x52 padded window: its convolutions' multiply-accumulates, 2 FLOP each.
+        #expect((o["gflop"] as? Double ?? 0) > 0.1)
+        #expect(o["model"] as? String == "span-x2")
+        let bad = try enhance(["bench", "--size", "0x5"])
+        #expect(bad.status != 0 && bad.stderr.contains("--size"))
+    }
+}

@@ -1,0 +1,23 @@
+extension Graph {
+    /// Multiply-accumulates of the convolutions, transposed convolutions and linear layers for these input
+    /// shapes: the work figure behind GFLOP/s (2 FLOP per MAC).
+    public func multiplyAccumulates(inputs: [Shape]) throws(GraphError) -> Int {
+        let shapes = try inferShapes(inputs: inputs)
+        var total = 0
+        for (id, node) in nodes.enumerated() {
+            let out = shapes[id]
+            switch node.op {
+            case .conv2d(let p):
+                total += out.count * (p.inChannels / p.groups) * p.kernelH * p.kernelW
+            case .deconv2d(let p):
+                let input = shapes[node.inputs[0]]
+                total += input.count * p.outChannels * p.kernelH * p.kernelW
+            case .linear(let l):
+                total += out.n * l.outFeatures * l.inFeatures
+            default:
+                break
+            }
+        }
+        return total
+    }
+}
