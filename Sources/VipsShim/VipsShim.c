@@ -2,11 +2,18 @@
 #include <vips/vips.h>
 #include <string.h>
 
+/* libvips logs harmless format remarks (e.g. "heifload: ignoring nclx profile") as GLib warnings on stderr, which
+ * would break the CLI's one-line error output. They are dropped unless ENHANCE_VIPS_WARNINGS is set. */
+static void drop_warning(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer data) {
+    (void)domain; (void)level; (void)message; (void)data;
+}
+
 int enh_vips_init(void) {
     static int started = 0;
     static int status = 0;
     if (!started) {
         started = 1;
+        if (!g_getenv("ENHANCE_VIPS_WARNINGS")) g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, drop_warning, NULL);
         status = VIPS_INIT("enhance");
         if (status == 0) {
             // Pixel work is ours; keep libvips' own caches small and predictable.
