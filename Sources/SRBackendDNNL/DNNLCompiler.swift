@@ -51,7 +51,6 @@ struct DNNLCompiler {
     var scratchBindings: [Memory] = []
     var scratchSize = 0
     var actions: [Action] = []
-    var keepAlive: [AnyObject] = []
     var step = 0
     var temps = 0
 

@@ -216,8 +216,6 @@ enum MD {
         return dnnl_memory_desc_equal(&x, &y) != 0
     }
 
-    static func isZero(_ md: dnnl_memory_desc_t) -> Bool { md.ndims == 0 }
-
     /// The 4-D activation layouts this backend produces, most specific first.
     static let activationTags: [dnnl_format_tag_t] = [dnnl_nChw16c, dnnl_nChw8c, dnnl_nhwc, dnnl_nchw]
 

@@ -40,25 +40,17 @@ enum Pipelines {
         return k < n ? k : period - k
     }
 
-    /// Pads a `[1, c, h, w]` tensor by reflection.
+    /// Pads a `[1, c, h, w]` tensor by reflection on the plan's four sides.
     static func pad(_ t: Tensor, _ plan: Plan) -> Tensor {
-        window(t, y0: 0, x0: 0, height: t.shape.h, width: t.shape.w, plan)
-    }
-
-    /// The network input for image region `(y0, x0, height, width)`: the region plus the plan's margins, read from
-    /// the whole image mirrored at its borders. Margins inside the image are real neighbouring pixels, so a tile sees
-    /// what the whole-image run would see around it.
-    static func window(_ t: Tensor, y0: Int, x0: Int, height: Int, width: Int, _ plan: Plan) -> Tensor {
         let s = t.shape
-        let oh = height + plan.top + plan.bottom, ow = width + plan.left + plan.right
+        let oh = s.h + plan.top + plan.bottom, ow = s.w + plan.left + plan.right
         var out = [Float](repeating: 0, count: s.c * oh * ow)
-        let columns = (0..<ow).map { reflect(x0 + $0 - plan.left, s.w) }
+        let columns = (0..<ow).map { reflect($0 - plan.left, s.w) }
         t.data.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 for c in 0..<s.c {
                     for y in 0..<oh {
-                        let sy = reflect(y0 + y - plan.top, s.h)
-                        let srow = (c * s.h + sy) * s.w, drow = (c * oh + y) * ow
+                        let srow = (c * s.h + reflect(y - plan.top, s.h)) * s.w, drow = (c * oh + y) * ow
                         for x in 0..<ow { dst[drow + x] = src[srow + columns[x]] }
                     }
                 }
