@@ -17,7 +17,9 @@ public final class Engine: Sendable {
     ///   - threads: worker threads for the oneDNN backend (default: all cores).
     public init(store: ModelStore = ModelStore(), backend: (any Backend)? = nil, threads: Int? = nil) {
         self.store = store
-        self.backend = backend ?? DNNLBackend()
+        let algorithm = ProcessInfo.processInfo.environment["ENHANCE_CONV_ALGORITHM"]
+            .flatMap(DNNLBackend.ConvolutionAlgorithm.init(rawValue:)) ?? .direct
+        self.backend = backend ?? DNNLBackend(convolutionAlgorithm: algorithm)
         if let threads { DNNLBackend.setThreads(threads) }
     }
 
