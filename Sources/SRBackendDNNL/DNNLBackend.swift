@@ -10,10 +10,8 @@ public struct DNNLBackend: Backend {
 
     public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
         case direct
-        /// Lets oneDNN choose.
+        /// Lets oneDNN choose (Winograd where it has a kernel for the shape).
         case auto
-        /// Winograd F(4x4, 3x3) where oneDNN has a kernel for the shape (3x3, stride 1), direct elsewhere.
-        case winograd
     }
 
     public init(convolutionAlgorithm: ConvolutionAlgorithm = .direct) {

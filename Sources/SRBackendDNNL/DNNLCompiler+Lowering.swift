@@ -148,27 +148,13 @@ extension DNNLCompiler {
         var w = try MD.tagged(wDims, dnnl_format_tag_any)
         let b = try MD.tagged([p.outChannels], dnnl_x)
         var desc = dnnl_convolution_desc_t()
-        func create(_ alg: dnnl_alg_kind_t) throws -> PrimitiveDescriptor {
-            try check(withOptional(p.bias == nil ? nil : b) { bp in dnnl_dilated_convolution_forward_desc_init(
-                &desc, dnnl_forward_inference, alg, &src, &w, bp, &dst,
-                MD.dims([p.strideH, p.strideW]), MD.dims([p.dilationH - 1, p.dilationW - 1]),
-                MD.dims([p.padding.top, p.padding.left]), MD.dims([p.padding.bottom, p.padding.right])) },
-                "dnnl_dilated_convolution_forward_desc_init(\(name))")
-            return try withUnsafePointer(to: &desc) { try PrimitiveDescriptor(op: $0, attributes: attr, name: name) }
-        }
-        let pd: PrimitiveDescriptor
-        switch algorithm {
-        case .direct: pd = try create(dnnl_convolution_direct)
-        case .auto: pd = try create(dnnl_convolution_auto)
-        case .winograd:
-            // oneDNN has Winograd only for some shapes; the rest stay direct.
-            if p.kernelH == 3, p.kernelW == 3, p.strideH == 1, p.strideW == 1, p.groups == 1,
-               let wino = try? create(dnnl_convolution_winograd) {
-                pd = wino
-            } else {
-                pd = try create(dnnl_convolution_direct)
-            }
-        }
+        let alg = algorithm == .auto ? dnnl_convolution_auto : dnnl_convolution_direct
+        try check(withOptional(p.bias == nil ? nil : b) { bp in dnnl_dilated_convolution_forward_desc_init(
+            &desc, dnnl_forward_inference, alg, &src, &w, bp, &dst,
+            MD.dims([p.strideH, p.strideW]), MD.dims([p.dilationH - 1, p.dilationW - 1]),
+            MD.dims([p.padding.top, p.padding.left]), MD.dims([p.padding.bottom, p.padding.right])) },
+            "dnnl_dilated_convolution_forward_desc_init(\(name))")
+        let pd = try withUnsafePointer(to: &desc) { try PrimitiveDescriptor(op: $0, attributes: attr, name: name) }
         guard weightsNeeded else { return (pd, nil, nil) }
         let weights = try weights(p.weight.data, plain: try MD.tagged(wDims, wTag), wanted: pd.query(dnnl_query_weights_md))
         let bias = try p.bias.map { try permanentMemory(try MD.tagged([p.outChannels], dnnl_x), data: $0) }
