@@ -19,7 +19,7 @@ public struct UpscaleOptions: Sendable, Equatable {
     /// x8 self-ensemble: average the outputs for the 8 flips/rotations of the input (8x the work).
     public var tta: Bool
 
-    public static let defaultMaxMemory = 768 << 20
+    public static let defaultMaxMemory = 1 << 30
 
     public init(maxMemory: Int = UpscaleOptions.defaultMaxMemory, tileSize: Int? = nil, overlap: Int = 16,
                 context: Int = 32, shareStatistics: Bool = true, outputSize: OutputSize = .native,
