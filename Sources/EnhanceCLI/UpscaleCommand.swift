@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import SREngine
 import SRImageIO
 
@@ -79,8 +82,10 @@ struct UpscaleCommand: ParsableCommand {
             let budget = ByteCountFormatter.string(fromByteCount: Int64(engineOptions.maxMemory), countStyle: .memory)
             FileHandle.standardError.write(Data("enhance: \(model.id) x\(model.scale), \(plan), working-memory budget \(budget)\n".utf8))
         }
+        // On a terminal, long runs show how far they are.
         let size = try engine.upscale(image, with: model, options: engineOptions, writingTo: target,
-                                      encodeOptions: try options.encodeOptions())
+                                      encodeOptions: try options.encodeOptions(),
+                                      progress: !quiet && isatty(2) == 1 ? Self.terminalProgress(since: Date()) : nil)
         if !quiet {
             let seconds = Date().timeIntervalSince(start)
             print("wrote \(target) (\(header.width)x\(header.height) -> \(size.width)x\(size.height), " +
@@ -102,6 +107,17 @@ struct UpscaleCommand: ParsableCommand {
             return ItemResult(detail: "\(size.width)x\(size.height)")
         }
         if summary.exitCode != 0 { throw ExitCode(summary.exitCode) }
+    }
+
+    /// A progress line on stderr: percentage and time left, cleared at the end.
+    static func terminalProgress(since started: Date) -> @Sendable (Double) -> Void {
+        { fraction in
+            let elapsed = Date().timeIntervalSince(started)
+            let eta = fraction > 0 ? Int(elapsed / fraction - elapsed) : 0
+            let line = fraction >= 1 ? "\r\u{1B}[K"
+                : String(format: "\rupscaling %3.0f%%  ETA %dm%02ds ", fraction * 100, eta / 60, eta % 60)
+            FileHandle.standardError.write(Data(line.utf8))
+        }
     }
 
     static func defaultOutput(for input: String, scale: Int) -> String {

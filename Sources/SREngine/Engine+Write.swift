@@ -7,7 +7,8 @@ extension Engine {
     /// resampler. Returns the written size.
     @discardableResult
     public func upscale(_ image: Image, with model: LoadedModel, options: UpscaleOptions = UpscaleOptions(),
-                        writingTo path: String, encodeOptions: ImageIO.EncodeOptions = ImageIO.EncodeOptions())
+                        writingTo path: String, encodeOptions: ImageIO.EncodeOptions = ImageIO.EncodeOptions(),
+                        progress: (@Sendable (Double) -> Void)? = nil)
         throws(EngineError) -> (width: Int, height: Int) {
         let native = (image.width * model.scale, image.height * model.scale)
         let target: (width: Int, height: Int)
@@ -18,7 +19,9 @@ extension Engine {
         }
         do {
             if target == native {
-                try ImageIO.encode(try producer(image, with: model, options: options), to: path, options: encodeOptions)
+                let rows = try producer(image, with: model, options: options)
+                (rows as? UpscaleProducer)?.progress = progress
+                try ImageIO.encode(rows, to: path, options: encodeOptions)
             } else {
                 try ImageIO.encode(try upscale(image, with: model, options: options), to: path, options: encodeOptions)
             }

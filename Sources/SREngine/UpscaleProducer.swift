@@ -16,6 +16,8 @@ final class UpscaleProducer: RowProducer {
     private let colorRows: TiledRun.Rows
     private let alphaRows: TiledRun.Rows?
     private let engine: Engine
+    /// Called with the finished fraction of the output after each band.
+    var progress: (@Sendable (Double) -> Void)?
     /// Finished bands not yet fully written: first row, colour planes (1 or 3), alpha plane.
     private var pending: [(first: Int, color: Tensor, alpha: Tensor?)] = []
     private var produced = 0
@@ -56,6 +58,7 @@ final class UpscaleProducer: RowProducer {
             }
             pending.append((first, color, alpha))
             produced = first + color.shape.h
+            progress?(Double(produced) / Double(height))
         }
         write(firstRow: firstRow, count: count, depth: depth, background: background, into: buffer)
     }
