@@ -2,7 +2,6 @@ import Foundation
 public import SRCore
 public import SRImageIO
 import SRBackendDNNL
-import SRBackendReference
 import Synchronization
 
 /// The one path every entry point (CLI, server, evaluation) uses: resolve a model, run it on an image.
@@ -81,11 +80,11 @@ public final class Engine: Sendable {
                 let rows = try Self.rowSources(image, model: model, tile: tile, options: options, engine: self)
                 while let (first, band) = try rows.color() {
                     let planes = gray ? Self.luma(band) : band
-                    raster.setRows(first, planar: planes.data.map { min(max($0, 0), 1) }, rows: band.shape.h,
+                    raster.setRows(first, planar: planes.data, rows: band.shape.h,
                                    firstBand: 0, bandCount: planes.shape.c)
                 }
                 while let alpha = rows.alpha, let (first, band) = try alpha() {
-                    raster.setRows(first, planar: band.data.map { min(max($0, 0), 1) }, rows: band.shape.h,
+                    raster.setRows(first, planar: band.data, rows: band.shape.h,
                                    firstBand: image.colorChannels, bandCount: 1)
                 }
             }

@@ -69,9 +69,7 @@ final class UpscaleProducer: RowProducer {
         let hasAlpha = alphaRows != nil
         let outBands = hasAlpha && background == nil ? colours + 1 : colours
         let maxValue: Float = depth == 16 ? 65535 : 255
-        let bg: [Float] = background.map { b in
-            colours == 1 ? [0.2126 * b.r + 0.7152 * b.g + 0.0722 * b.b] : [b.r, b.g, b.b]
-        } ?? []
+        let bg = background.map { ImageIO.backgroundPlanes($0, colours: colours) } ?? []
         var row = firstRow
         for band in pending where row < firstRow + count {
             let bandEnd = band.first + band.color.shape.h

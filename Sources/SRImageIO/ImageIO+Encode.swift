@@ -112,19 +112,25 @@ extension ImageIO {
         }
     }
 
+    /// The values a background colour gives `colours` colour planes (its luma for gray), clamped to `[0, 1]`.
+    public static func backgroundPlanes(_ background: (r: Float, g: Float, b: Float), colours: Int) -> [Float] {
+        let planes = colours == 1
+            ? [0.2126 * background.r + 0.7152 * background.g + 0.0722 * background.b]
+            : [background.r, background.g, background.b]
+        return planes.map { min(max($0, 0), 1) }
+    }
+
     /// `image` composited onto `background` (float, before any quantisation), without its alpha plane.
     static func flatten(_ image: Image, onto background: (r: Float, g: Float, b: Float)) -> Image {
         guard image.hasAlpha else { return image }
         let plane = image.width * image.height
         let colours = image.colorChannels
-        let bg: [Float] = colours == 1
-            ? [0.2126 * background.r + 0.7152 * background.g + 0.0722 * background.b]
-            : [background.r, background.g, background.b]
+        let bg = backgroundPlanes(background, colours: colours)
         var pixels = [Float](repeating: 0, count: plane * colours)
         image.pixels.withUnsafeBufferPointer { src in
             pixels.withUnsafeMutableBufferPointer { dst in
                 for c in 0..<colours {
-                    let b = min(max(bg[c], 0), 1)
+                    let b = bg[c]
                     for i in 0..<plane {
                         let a = min(max(src[colours * plane + i], 0), 1)
                         dst[c * plane + i] = a * src[c * plane + i] + (1 - a) * b

@@ -40,7 +40,7 @@ public struct Raster: Sendable {
         setRows(0, planar: image.pixels, rows: image.height, firstBand: 0, bandCount: image.channels)
     }
 
-    /// Writes planar float rows: `planar` holds `bandCount` planes of `rows x width` values in `[0, 1]`, stored in
+    /// Writes planar float rows: `planar` holds `bandCount` planes of `rows x width` values (clamped to `[0, 1]`), stored in
     /// bands `firstBand..<firstBand + bandCount` of rows `firstRow..<firstRow + rows`.
     public mutating func setRows(_ firstRow: Int, planar: [Float], rows: Int, firstBand: Int, bandCount: Int) {
         precondition(planar.count == bandCount * rows * width && firstRow + rows <= height && firstBand + bandCount <= bands)
@@ -103,12 +103,9 @@ public struct Raster: Sendable {
     public func flattened(onto background: (r: Float, g: Float, b: Float)) -> Raster {
         guard hasAlpha else { return self }
         let colours = bands - 1
-        let bg: [Float] = colours == 1
-            ? [0.2126 * background.r + 0.7152 * background.g + 0.0722 * background.b]
-            : [background.r, background.g, background.b]
         var out = Raster(width: width, height: height, bands: colours, depth: depth, iccProfile: iccProfile, exif: exif, xmp: xmp)
         let maxValue: Float = depth == 16 ? 65535 : 255
-        let clampedBG = bg.map { min(max($0, 0), 1) * maxValue }
+        let clampedBG = ImageIO.backgroundPlanes(background, colours: colours).map { $0 * maxValue }
         let pixels = width * height, bands = self.bands
         bytes.withUnsafeBytes { src in
             out.bytes.withUnsafeMutableBytes { dst in
