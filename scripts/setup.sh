@@ -18,9 +18,14 @@
 #      "id1,id2 id3"      those ids (comma- or space-separated)
 #    The models go to $ENHANCE_MODELS_DIR, else $XDG_CACHE_HOME/enhance/models,
 #    else ~/.cache/enhance/models (see fetch_models.py --help).
+# 4. web assets (always): runs scripts/fetch_web_assets.py, which installs the
+#    Swagger UI files that `enhance serve` serves under /swagger-ui/ (pinned
+#    PyPI wheel) into $ENHANCE_SWAGGER_UI_DIR, else
+#    $XDG_DATA_HOME/enhance/swagger-ui, else ~/.local/share/enhance/swagger-ui.
 #
 # Every step is idempotent; re-running only does what is missing.
-# Environment: PYTHON (default python3), ENHANCE_MODELS, ENHANCE_MODELS_DIR.
+# Environment: PYTHON (default python3), ENHANCE_MODELS, ENHANCE_MODELS_DIR,
+# ENHANCE_SWAGGER_UI_DIR.
 set -euo pipefail
 
 usage() {
@@ -130,11 +135,16 @@ if ((do_models)); then
         sel="${ENHANCE_MODELS:-default}"
         case "$sel" in
             default|"") ;;
-            none) log "ENHANCE_MODELS=none: not installing models"; exit 0 ;;
+            none) log "ENHANCE_MODELS=none: not installing models"; do_models=0 ;;
             all) fetch_args+=(--all) ;;
             *) read -r -a ids <<<"${sel//,/ }"; fetch_args+=(${ids[@]+"${ids[@]}"}) ;;
         esac
     fi
+fi
+if ((do_models)); then
     "$PYTHON" scripts/fetch_models.py ${fetch_args[@]+"${fetch_args[@]}"}
 fi
+
+# ---------------------------------------------------------------- web assets
+"$PYTHON" scripts/fetch_web_assets.py
 log "done"
