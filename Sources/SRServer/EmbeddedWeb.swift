@@ -434,6 +434,7 @@ enum EmbeddedWeb {
   let models = [];
   let selectedFile = null;
   let inputURL = null;       // object URL of the chosen file (preview and "before")
+  let shownInputURL = null;  // object URL in #before-image (may be an earlier file's)
   let outputURL = null;      // object URL of the last result
   let current = null;        // the request in flight: {xhr, id, pollTimer, uploaded}
 
@@ -544,10 +545,15 @@ enum EmbeddedWeb {
 
   // ------------------------------------------------------------ file choice
 
+  // An input's object URL may still be needed by the request in flight or the result on screen.
+  function releaseInputURL(url) {
+    if (url && url !== shownInputURL && !(current && current.inputURL === url)) URL.revokeObjectURL(url);
+  }
+
   function chooseFile(file) {
     if (!file) return;
     selectedFile = file;
-    if (inputURL) URL.revokeObjectURL(inputURL);
+    releaseInputURL(inputURL);
     inputURL = URL.createObjectURL(file);
     els.dropTitle.textContent = "Drop an image to replace it";
     els.fileInfo.textContent = file.name + " · " + formatBytes(file.size);
@@ -720,6 +726,9 @@ enum EmbeddedWeb {
     els.after.onload = () => {
       if (!m) sizeCompareBox(els.after.naturalWidth, els.after.naturalHeight);
     };
+    const previous = shownInputURL;
+    shownInputURL = job.inputURL;
+    if (previous !== inputURL) releaseInputURL(previous);
     els.before.src = job.inputURL;
     els.after.src = outputURL;
     els.slider.value = 50;
