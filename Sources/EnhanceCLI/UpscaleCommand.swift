@@ -45,6 +45,10 @@ struct UpscaleCommand: ParsableCommand {
 
     @OptionGroup var options: UpscaleOptionsGroup
 
+    @Option(help: ArgumentHelp("Send the work to a running `enhance serve` at this URL instead of running it here.",
+                               valueName: "url"))
+    var server: String?
+
     @Flag(name: .shortAndLong, help: "Print nothing but errors.")
     var quiet = false
 
@@ -64,6 +68,7 @@ struct UpscaleCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let server { return try runRemote(server) }
         if isBatch { return try runBatch() }
         let start = Date()
         let engine = Engine(threads: options.threads)
@@ -94,6 +99,32 @@ struct UpscaleCommand: ParsableCommand {
     }
 
     /// Upscales every matching file of a folder; per-file errors are reported and the run goes on.
+    /// `--server`: each file goes to the server; the batch rules (atomic outputs, per-file failures) stay.
+    func runRemote(_ server: String) throws {
+        let remote: RemoteUpscaler
+        do { remote = try RemoteUpscaler(server: server, options: options) } catch {
+            throw ValidationError("\(error)")
+        }
+        let scale = try remote.modelScale()
+        if !isBatch {
+            let target = output ?? Self.defaultOutput(for: input, scale: scale)
+            if Self.samePath(target, input) {
+                throw ValidationError("refusing to overwrite the input '\(input)'; choose another -o")
+            }
+            guard FileManager.default.fileExists(atPath: input) else { throw ValidationError("no such file: \(input)") }
+            let size = try remote.upscale(input: input, output: target)
+            if !quiet { print("\(target) (\(size), upscaled by \(server))") }
+            return
+        }
+        let target = output ?? URL(fileURLWithPath: input).standardizedFileURL.path + "_x\(scale)"
+        let plan = try BatchPlan(inputDirectory: input, outputDirectory: target, recursive: recursive, include: include,
+                                 exclude: exclude, suffix: suffix, format: format, skipExisting: skipExisting)
+        let summary = BatchRunner().run(plan, progress: BatchProgress.automatic(quiet: quiet)) { item in
+            ItemResult(detail: try remote.upscale(input: item.input, output: item.output))
+        }
+        if summary.exitCode != 0 { throw ExitCode(summary.exitCode) }
+    }
+
     func runBatch() throws {
         let engine = Engine(threads: options.threads)
         let model = try options.loadModel(engine)

@@ -38,7 +38,7 @@ struct UpscaleOptionsGroup: ParsableArguments {
     @Option(help: "How to upscale an alpha channel.")
     var alpha: AlphaMode = .resample
 
-    @Option(help: ArgumentHelp("Flatten transparency onto this colour (#rrggbb or r,g,b in 0-255); needed for JPEG output of images with alpha.",
+    @Option(help: ArgumentHelp("Flatten transparency onto this colour (#rrggbb, r,g,b in 0-255, white or black); needed for JPEG output of images with alpha.",
                                valueName: "colour"))
     var background: String?
 
@@ -91,33 +91,18 @@ struct UpscaleOptionsGroup: ParsableArguments {
 
     func memoryBytes() throws -> Int {
         guard let maxMemory else { return UpscaleOptions.defaultMaxMemory }
-        let text = maxMemory.trimmingCharacters(in: .whitespaces).uppercased()
-        let units: [(String, Int)] = [("GB", 1 << 30), ("G", 1 << 30), ("MB", 1 << 20), ("M", 1 << 20), ("KB", 1 << 10), ("K", 1 << 10), ("B", 1)]
-        var number = text, multiplier = 1
-        for (suffix, m) in units where text.hasSuffix(suffix) {
-            number = String(text.dropLast(suffix.count))
-            multiplier = m
-            break
-        }
-        guard let value = Double(number), value > 0, value * Double(multiplier) >= Double(16 << 20) else {
+        guard let bytes = OptionText.bytes(maxMemory), bytes >= 16 << 20 else {
             throw ValidationError("--max-memory must be a size of at least 16M, such as 512M or 2G; got '\(maxMemory)'")
         }
-        return Int(value * Double(multiplier))
+        return bytes
     }
 
     func parsedBackground() throws -> (r: Float, g: Float, b: Float)? {
         guard let background else { return nil }
-        let text = background.trimmingCharacters(in: .whitespaces)
-        var parts: [Int] = []
-        if text.hasPrefix("#"), text.count == 7, let v = Int(text.dropFirst(), radix: 16) {
-            parts = [(v >> 16) & 255, (v >> 8) & 255, v & 255]
-        } else {
-            parts = text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard let colour = OptionText.colour(background) else {
+            throw ValidationError("--background must be \(OptionText.colourForms); got '\(background)'")
         }
-        guard parts.count == 3, parts.allSatisfy({ (0...255).contains($0) }) else {
-            throw ValidationError("--background must be #rrggbb or r,g,b with values 0-255; got '\(background)'")
-        }
-        return (Float(parts[0]) / 255, Float(parts[1]) / 255, Float(parts[2]) / 255)
+        return colour
     }
 
     /// The model to run: -m, or a blend of it (--blend, --denoise).

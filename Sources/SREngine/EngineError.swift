@@ -9,6 +9,8 @@ public enum EngineError: Error, CustomStringConvertible {
     case image(ImageIOError)
     case invalidOption(String)
     case backend(String)
+    /// The run was stopped through `UpscaleOptions.cancellation`.
+    case cancelled
 
     public var description: String {
         switch self {
@@ -20,6 +22,7 @@ public enum EngineError: Error, CustomStringConvertible {
         case .image(let e): e.description
         case .invalidOption(let m): m
         case .backend(let m): "inference failed: \(m)"
+        case .cancelled: "the upscale was cancelled"
         }
     }
 }

@@ -16,7 +16,10 @@ public final class LoadedModel: Sendable {
     let backend: any Backend
     /// Shared squeeze-excitation statistics for tiled runs (nil for models without global pools).
     let statistics: SharedStatistics?
-    private let executables = Mutex<[Variant: ExecutableBox]>([:])
+    private let executables = Mutex<ExecutableCache>(ExecutableCache())
+    /// Activation bytes the cached executables may hold together; the least recently used ones are dropped
+    /// beyond it (a server sees many image sizes, each with its own executable and arena).
+    static let cacheBudgetBytes = UpscaleOptions.defaultMaxMemory
 
     /// Which graph to run: the model itself, a statistics stage, or the model fed with shared statistics.
     enum Variant: Hashable {
@@ -68,7 +71,7 @@ public final class LoadedModel: Sendable {
 
     /// The executable for `variant`, compiled on first use.
     func executable(_ variant: Variant) throws -> any Executable {
-        if let cached = executables.withLock({ $0[variant] }) { return cached.executable }
+        if let cached = executables.withLock({ $0.use(variant) }) { return cached.executable }
         let compiled: any Executable
         switch variant {
         case .model(let shape):
@@ -80,17 +83,14 @@ public final class LoadedModel: Sendable {
             compiled = try backend.compile(statistics!.final,
                                            inputShapes: [shape] + statistics!.pools.map { pooledShape($0, for: shape) })
         }
-        executables.withLock { cache in
-            if cache.count >= 8 { cache.removeAll() }   // bound memory: each holds its activation arena
-            cache[variant] = ExecutableBox(executable: compiled)
-        }
+        executables.withLock { $0.insert(ExecutableBox(executable: compiled), for: variant, budget: Self.cacheBudgetBytes) }
         return compiled
     }
 
     /// Drops compiled statistics stages (they are needed once per image).
     func releaseStages() {
         executables.withLock { cache in
-            for key in cache.keys { if case .stage = key { cache[key] = nil } }
+            cache.remove { if case .stage = $0 { true } else { false } }
         }
     }
 
@@ -123,6 +123,37 @@ public final class LoadedModel: Sendable {
     /// Runs the raw network on a `[1, c, h, w]` tensor (already padded as the pipeline requires).
     public func runNetwork(_ input: Tensor) throws -> Tensor {
         try run(.model(input.shape), inputs: [input])[0]
+    }
+}
+
+/// Compiled executables keyed by variant, least recently used first out once their arenas exceed a byte budget
+/// (at most 8 entries whatever their size).
+struct ExecutableCache {
+    private var entries: [LoadedModel.Variant: ExecutableBox] = [:]
+    private var order: [LoadedModel.Variant] = []   // least recently used first
+
+    var count: Int { entries.count }
+    var bytes: Int { entries.values.reduce(0) { $0 + $1.executable.workspaceBytes } }
+
+    mutating func use(_ key: LoadedModel.Variant) -> ExecutableBox? {
+        guard let box = entries[key] else { return nil }
+        order.removeAll { $0 == key }
+        order.append(key)
+        return box
+    }
+
+    mutating func insert(_ box: ExecutableBox, for key: LoadedModel.Variant, budget: Int) {
+        entries[key] = box
+        order.removeAll { $0 == key }
+        order.append(key)
+        while order.count > 1 && (order.count > 8 || bytes > budget) {
+            entries[order.removeFirst()] = nil
+        }
+    }
+
+    mutating func remove(where predicate: (LoadedModel.Variant) -> Bool) {
+        for key in order where predicate(key) { entries[key] = nil }
+        order.removeAll(where: predicate)
     }
 }
 

@@ -31,12 +31,20 @@ struct TiledRun {
             for t in transforms { statistics[t] = try sharedStatistics(shared, transform: t) }
         }
         let s = model.scale
+        let tiler = self.tiler
+        let th = min(tiler.tile, height), tw = min(tiler.tile, width)
+        let passes = Tiler.starts(length: height, tile: th, overlap: options.overlap).count
+            * Tiler.starts(length: width, tile: tw, overlap: options.overlap).count * transforms.count
+        var done = 0
+        let progress = options.progress
         let cursor = Tiler.Cursor(tiler, channels: 3) { y0, x0, h, w in
             let (window, dy, dx) = self.window(y0: y0, x0: x0, height: h, width: w)
             var sum: [Float]?
             for t in transforms {
                 let out = t.inverse(try self.network(t.apply(window), statistics: statistics[t]))
                 if sum == nil { sum = out.data } else { for i in out.data.indices { sum![i] += out.data[i] } }
+                done += 1
+                progress?.report(min(1, Double(done) / Double(passes)))
             }
             let average = Tensor(dims: [1, 3, window.shape.h * s, window.shape.w * s],
                                  data: sum!.map { $0 / Float(transforms.count) })
@@ -50,7 +58,9 @@ struct TiledRun {
         switch mode {
         case .model:
             let rgb = Tensor(dims: [1, 3, height, width], data: source.data + source.data + source.data)
-            let color = try TiledRun(engine: engine, model: model, source: rgb, tile: tile, options: options).colorRows()
+            var quiet = options
+            quiet.progress = nil
+            let color = try TiledRun(engine: engine, model: model, source: rgb, tile: tile, options: quiet).colorRows()
             return {
                 guard let (first, rows) = try color() else { return nil }
                 let plane = rows.shape.h * rows.shape.w
@@ -83,6 +93,7 @@ struct TiledRun {
 
     /// The model family's pipeline on one window: pad, run, crop to `scale x` the window.
     private func network(_ window: Tensor, statistics: [Tensor]?) throws -> Tensor {
+        if options.cancellation?.isCancelled == true { throw EngineError.cancelled }
         let s = model.scale
         let plan = Pipelines.plan(model.pipeline, scale: s, height: window.shape.h, width: window.shape.w)
         let input = Pipelines.pad(window, plan)

@@ -1,0 +1,426 @@
+import Foundation
+import HTTPTypes
+public import Hummingbird
+public import Logging
+import NIOCore
+public import SREngine
+import SRImageIO
+import ServiceLifecycle
+import Synchronization
+
+/// `enhance serve`: the MAX-compatible routes, the v1 API, docs, the web page and operations endpoints, over
+/// one bounded inference queue.
+public final class EnhanceServer: Sendable {
+    public let configuration: ServerConfiguration
+    public let store: ModelStore
+    public let metrics: ServerMetrics
+    public let queue: InferenceQueue
+    let jobs: JobRegistry
+    let logger: Logger
+    let swaggerUI: String?
+    private let draining = Mutex(false)
+    private let loadedModels = Mutex<Set<String>>([])
+
+    public init(configuration: ServerConfiguration, store: ModelStore = ModelStore(),
+                metrics: ServerMetrics = ServerMetrics(), logger: Logger = Logger(label: "enhance.server")) {
+        self.configuration = configuration
+        self.store = store
+        self.metrics = metrics
+        self.logger = logger
+        self.jobs = JobRegistry(retention: configuration.jobRetention)
+        self.queue = InferenceQueue(workers: configuration.workers, limit: configuration.queueLimit,
+                                    threadsPerWorker: configuration.resolvedThreadsPerWorker, store: store,
+                                    preload: [configuration.defaultModel], maxMemory: configuration.maxMemory,
+                                    metrics: metrics, logger: logger)
+        self.swaggerUI = SwaggerUI.directory(configured: configuration.swaggerUIDirectory)
+    }
+
+    /// Whether the Swagger UI assets were found (else `/` answers 404 with how to install them).
+    public var swaggerUIAvailable: Bool { swaggerUI != nil }
+
+    func markLoaded(_ id: String) { loadedModels.withLock { _ = $0.insert(id) } }
+
+    var isDraining: Bool { draining.withLock { $0 } || queue.isDraining }
+
+    /// Marks the server as draining: `/readyz` answers 503 and new upscales are refused.
+    public func beginDraining() { draining.withLock { $0 = true } }
+
+    // MARK: Application
+
+    /// The Hummingbird application (router, `Expect: 100-continue` handling, the queue as a service).
+    public func application() -> some ApplicationProtocol {
+        let limit = configuration.maxBodyBytes
+        return Application(
+            router: router(),
+            server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: limit)],
+                                                idleTimeout: .seconds(120))),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "enhance"),
+            services: [queue],
+            logger: logger)
+    }
+
+    /// Runs until SIGTERM/SIGINT, then drains: `/readyz` fails at once, requests keep being served for
+    /// `drainDelay`, then the listener closes and in-flight requests finish before the process exits.
+    public func run() async throws {
+        let app = application()
+        let drain = DrainService(server: self, delay: configuration.drainDelay, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app, drain], gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger))
+        try await group.run()
+    }
+
+    // MARK: Routes
+
+    static let routes: [(method: HTTPRequest.Method, path: String)] = [
+        (.get, "/"), (.get, "/swagger.json"), (.get, "/model/metadata"), (.post, "/model/predict"),
+        (.get, "/openapi.json"), (.get, "/swagger-ui/{file}"), (.get, "/ui"), (.post, "/v1/upscale"),
+        (.get, "/v1/models"), (.get, "/v1/models/{id}"), (.get, "/v1/jobs/{id}"), (.get, "/healthz"),
+        (.get, "/readyz"), (.get, "/metrics"),
+    ]
+
+    public func router() -> Router<EnhanceContext> {
+        let router = Router(context: EnhanceContext.self)
+        router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: MetricsMiddleware(metrics: metrics))
+        if !configuration.corsOrigins.isEmpty {
+            let origins = configuration.corsOrigins
+            if !origins.contains("*") { router.add(middleware: CORSOriginFilter(origins: Set(origins))) }
+            router.add(middleware: CORSMiddleware(
+                allowOrigin: origins.contains("*") ? .all : .originBased,
+                allowHeaders: [.contentType, .xRequestID],
+                allowMethods: [.get, .post, .options],
+                exposedHeaders: UpscaleHeaders.exposed.map { $0.canonicalName },
+                maxAge: .seconds(600)))
+        }
+        router.add(middleware: ErrorMiddleware(routes: Self.routes))
+
+        // MAX-compatible
+        router.get("/") { _, _ in try self.swaggerIndex() }
+        router.get("/swagger.json") { _, _ in Self.json(EmbeddedOpenAPI.json) }
+        router.get("/model/metadata") { _, _ in try self.metadata() }
+        router.post("/model/predict") { request, context in try await self.upscale(request, context, max: true) }
+
+        // Docs and the web page
+        router.get("/openapi.json") { _, _ in Self.json(EmbeddedOpenAPI.json) }
+        router.get("/swagger-ui/{file}") { _, context in try self.swaggerAsset(context.parameters.get("file") ?? "") }
+        router.get("/ui") { _, _ in Self.html(EmbeddedWeb.uiHTML) }
+
+        // v1
+        router.post("/v1/upscale") { request, context in try await self.upscale(request, context, max: false) }
+        router.get("/v1/models") { _, _ in try self.modelList() }
+        router.get("/v1/models/{id}") { _, context in try self.model(context.parameters.get("id") ?? "") }
+        router.get("/v1/jobs/{id}") { _, context in try self.job(context.parameters.get("id") ?? "") }
+
+        // Operations
+        router.get("/healthz") { _, _ in Self.json(#"{"status":"ok"}"#) }
+        router.get("/readyz") { _, _ in self.readiness() }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: self.metrics.exposition())))
+        }
+        return router
+    }
+
+    // MARK: Simple routes
+
+    static func json(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
+                 body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func json(_ object: Any, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func html(_ text: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    func readiness() -> Response {
+        if isDraining { return Self.json(#"{"status":"draining"}"#, status: .serviceUnavailable) }
+        if queue.isReady {
+            let models = [configuration.defaultModel].map { "\"\($0)\"" }.joined(separator: ",")
+            return Self.json(#"{"status":"ready","models":[\#(models)]}"#)
+        }
+        return Self.json(#"{"status":"loading"}"#, status: .serviceUnavailable)
+    }
+
+    func metadata() throws -> Response {
+        let id = configuration.defaultModel
+        let entry = store.manifest.entry(id)
+        return try Self.json([
+            "id": id,
+            "name": entry?.name ?? id,
+            "description": entry.map { "\($0.description) (Enhance; \($0.scale)x \($0.kind) super-resolution)" } ?? id,
+            "type": "Image-To-Image Translation",
+            "source": entry?.upstream ?? "",
+            "license": entry?.licence ?? "",
+        ] as [String: Any])
+    }
+
+    func modelObject(_ entry: ModelManifest.Entry) -> [String: Any] {
+        let installed = (try? store.resolve(entry.id)) != nil
+        return [
+            "id": entry.id, "name": entry.name, "description": entry.description, "architecture": entry.architecture,
+            "scale": entry.scale, "license": entry.licence, "source": entry.upstream, "installed": installed,
+            "loaded": loadedModels.withLock { $0.contains(entry.id) } || (entry.id == configuration.defaultModel && queue.isReady),
+        ]
+    }
+
+    func modelList() throws -> Response {
+        try Self.json(["default": configuration.defaultModel, "models": store.manifest.models.map(modelObject)] as [String: Any])
+    }
+
+    func model(_ id: String) throws -> Response {
+        guard let entry = store.manifest.entry(id) else {
+            throw APIError.notFound("no model '\(id)'; see GET /v1/models")
+        }
+        return try Self.json(modelObject(entry))
+    }
+
+    func job(_ id: String) throws -> Response {
+        guard RequestID.isValid(id), let entry = jobs.get(id) else {
+            throw APIError.notFound("no job '\(id)': send X-Request-Id with POST /v1/upscale to follow its progress")
+        }
+        var object: [String: Any] = ["id": id, "state": entry.state.rawValue, "progress": (entry.progress * 1000).rounded() / 1000]
+        if entry.state == .queued, let position = queue.position(of: id) { object["queue_position"] = position }
+        return try Self.json(object)
+    }
+
+    func swaggerIndex() throws -> Response {
+        guard swaggerUI != nil else {
+            throw APIError(.notFound, "not_found",
+                           "Swagger UI is not installed on this server (run scripts/setup.sh or python3 scripts/fetch_web_assets.py); the API document is at /openapi.json")
+        }
+        return Self.html(SwaggerUI.indexHTML)
+    }
+
+    func swaggerAsset(_ file: String) throws -> Response {
+        guard let dir = swaggerUI, let (bytes, type) = SwaggerUI.asset(file, in: dir) else {
+            throw APIError.notFound("no Swagger UI asset '\(file)'")
+        }
+        return Response(status: .ok, headers: [.contentType: type, .cacheControl: "public, max-age=86400"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    // MARK: Upscale
+
+    func upscale(_ request: Request, _ context: EnhanceContext, max: Bool) async throws -> Response {
+        if isDraining { throw APIError.draining }
+        guard queue.isReady else {
+            if queue.hasFailedWorkers {
+                throw APIError(.serviceUnavailable, "not_ready",
+                               "the default model '\(configuration.defaultModel)' failed to load; see the server log")
+            }
+            throw APIError.notReady
+        }
+        let upload = try await Upload.read(request, limit: configuration.maxBodyBytes, allowRaw: !max)
+        var values: [String: String] = [:]
+        if !max {
+            for (k, v) in request.uri.queryParameters { values[String(k)] = String(v) }
+            for (k, v) in upload.fields { values[k] = v }
+        }
+        let parameters = try UpscaleParameters(values, defaultModel: configuration.defaultModel, store: store)
+        guard let entry = store.manifest.entry(parameters.model) else { throw APIError.invalidOption("unknown model") }
+        do { _ = try store.resolve(parameters.model) } catch {
+            throw APIError(.conflict, "model_not_installed",
+                           "model '\(parameters.model)' is not installed on this server; install it there with python3 scripts/fetch_models.py \(parameters.model)")
+        }
+
+        // Cheap checks before any pixel is decoded.
+        let header: ImageIO.Header
+        do { header = try ImageIO.header(data: upload.image) } catch { throw APIError.undecodable(error.description) }
+        let pixels = header.width * header.height
+        guard pixels <= configuration.maxInputPixels else {
+            throw APIError.imageTooLarge("the image is \(header.width)x\(header.height) = \(pixels) pixels; this server accepts at most \(configuration.maxInputPixels) input pixels")
+        }
+        let target: (width: Int, height: Int)
+        do {
+            target = try parameters.outputSize.resolve(inputWidth: header.width, inputHeight: header.height, nativeScale: entry.scale)
+        } catch {
+            if case .tooLarge = error { throw APIError.imageTooLarge("scale: \(error.description)") }
+            throw APIError.invalidOption("scale: \(error.description)")
+        }
+
+        // The job: queue, deadline, hang-up.
+        let id = context.requestID
+        let cancellation = Cancellation()
+        let reason = Mutex<String?>(nil)
+        let deadline = configuration.deadline
+        let timer = Task {
+            try await Task.sleep(for: deadline)
+            reason.withLock { $0 = $0 ?? "deadline" }
+            cancellation.cancel()
+        }
+        defer { timer.cancel() }
+        context.channel?.closeFuture.whenComplete { _ in
+            reason.withLock { $0 = $0 ?? "disconnected" }
+            cancellation.cancel()
+        }
+        jobs.update(id, .queued)
+        let enqueued = ContinuousClock.now
+        let path = (configuration.temporaryDirectory as NSString)
+            .appendingPathComponent("enhance-\(id)-\(UInt32.random(in: 0...UInt32.max))\(parameters.format.suffix)")
+        let image = upload.image, jobs = self.jobs, maxPixels = configuration.maxInputPixels
+        let maxMemory = configuration.maxMemory
+        let result: UpscaleResult
+        do {
+            result = try await withTaskCancellationHandler {
+                try await queue.run(id: id, cancellation: cancellation) { ticket in
+                    let started = ContinuousClock.now
+                    jobs.update(id, .running, progress: 0)
+                    let decoded = try ImageIO.decode(data: image, maxPixels: maxPixels)
+                    let model = try ticket.engine.model(parameters.model)
+                    self.markLoaded(parameters.model)
+                    let options = UpscaleOptions(
+                        maxMemory: maxMemory, tileSize: parameters.tile, outputSize: parameters.outputSize,
+                        alpha: parameters.alpha, tta: parameters.tta, cancellation: cancellation,
+                        progress: ProgressSink { p in jobs.update(id, p >= 1 ? .encoding : .running, progress: p) })
+                    let size = try ticket.engine.upscale(decoded, with: model, options: options, writingTo: path,
+                                                         encodeOptions: parameters.encode)
+                    return UpscaleResult(path: path, input: (decoded.width, decoded.height),
+                                         native: (decoded.width * model.scale, decoded.height * model.scale),
+                                         output: size, queueWait: started - enqueued, inference: ContinuousClock.now - started)
+                }
+            } onCancel: {
+                cancellation.cancel()
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: path)
+            let why = reason.withLock { $0 }
+            jobs.update(id, why == nil ? .failed : .cancelled)
+            throw Self.apiError(error, reason: why, deadline: deadline, queueLimit: queue.limit)
+        }
+        jobs.update(id, .done, progress: 1)
+        metrics.inference(model: parameters.model, duration: result.inference, outputPixels: result.output.width * result.output.height)
+        logger.info("upscaled", metadata: [
+            "request_id": "\(id)", "model": "\(parameters.model)", "input": "\(result.input.width)x\(result.input.height)",
+            "output": "\(result.output.width)x\(result.output.height)", "seconds": "\(result.inference.seconds)",
+        ])
+        _ = target
+        return try Self.fileResponse(result, parameters: parameters, upload: upload)
+    }
+
+    static func apiError(_ error: any Error, reason: String?, deadline: Duration, queueLimit: Int) -> any Error {
+        switch error {
+        case let full as InferenceQueue.Full:
+            return APIError.queueFull(retryAfter: full.retryAfterSeconds, limit: queueLimit)
+        case let e as EngineError:
+            switch e {
+            case .cancelled:
+                if reason == "deadline" { return APIError.deadlineExceeded(deadline.seconds) }
+                return APIError(.badRequest, "cancelled", "the request was cancelled (\(reason ?? "client went away"))")
+            case .image(let image): return apiError(image)
+            case .invalidOption(let m): return APIError.invalidOption(m)
+            case .unknownModel, .modelNotInstalled:
+                return APIError(.conflict, "model_not_installed", e.description)
+            case .modelFile, .backend:
+                return APIError(.internalServerError, "inference_failed", e.description)
+            }
+        case let e as ImageIOError:
+            return apiError(e)
+        default:
+            return error
+        }
+    }
+
+    static func apiError(_ e: ImageIOError) -> APIError {
+        switch e {
+        case .notAnImage, .decodeFailed, .fileNotFound: .undecodable(e.description)
+        case .tooLarge: .imageTooLarge(e.description)
+        case .alphaNotSupported, .formatUnavailable, .invalidOption, .unsupportedOutputFormat:
+            .invalidOption(e.description)
+        case .encodeFailed, .resizeFailed: APIError(.internalServerError, "encode_failed", e.description)
+        }
+    }
+
+    /// Streams the finished file back; it is unlinked as soon as it is open, so nothing is left behind even
+    /// when the client hangs up mid-transfer.
+    static func fileResponse(_ r: UpscaleResult, parameters: UpscaleParameters, upload: Upload) throws -> Response {
+        guard let handle = FileHandle(forReadingAtPath: r.path) else {
+            throw APIError(.internalServerError, "encode_failed", "the encoded output disappeared")
+        }
+        let size = (try? FileManager.default.attributesOfItem(atPath: r.path)[.size] as? Int) ?? nil
+        try? FileManager.default.removeItem(atPath: r.path)
+        let box = HandleBox(handle)
+        var headers = UpscaleHeaders.make(r, parameters: parameters, upload: upload)
+        headers[.contentType] = parameters.contentType
+        return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: size) { writer in
+            defer { box.close() }
+            while let chunk = box.read(256 << 10) {
+                try await writer.write(ByteBuffer(bytes: chunk))
+            }
+            try await writer.finish(nil)
+        })
+    }
+}
+
+/// A file handle read by one response body at a time.
+final class HandleBox: @unchecked Sendable {
+    private let handle: FileHandle
+    init(_ handle: FileHandle) { self.handle = handle }
+    func read(_ count: Int) -> Data? {
+        let d = (try? handle.read(upToCount: count)) ?? nil
+        return (d?.isEmpty ?? true) ? nil : d
+    }
+    func close() { try? handle.close() }
+}
+
+enum UpscaleHeaders {
+    static let exposed: [HTTPField.Name] = [
+        .xRequestID, .init("X-Enhance-Model")!, .init("X-Enhance-Input-Size")!, .init("X-Enhance-Output-Size")!,
+        .init("X-Enhance-Native-Size")!, .init("X-Enhance-Resized")!, .init("X-Enhance-Queue-Ms")!,
+        .init("X-Enhance-Inference-Ms")!, .init("Server-Timing")!, .contentDisposition,
+    ]
+
+    static func make(_ r: UpscaleResult, parameters: UpscaleParameters, upload: Upload) -> HTTPFields {
+        let queueMs = Int((r.queueWait.seconds * 1000).rounded()), inferenceMs = Int((r.inference.seconds * 1000).rounded())
+        var base = (upload.filename.map { ($0 as NSString).lastPathComponent } ?? "image") as NSString
+        base = base.deletingPathExtension as NSString
+        let safe = String(String(base).unicodeScalars.map { c -> Character in
+            CharacterSet.alphanumerics.contains(c) || "-_.".unicodeScalars.contains(c) ? Character(c) : "_"
+        }.prefix(100))
+        let tag = r.output == r.native ? "x\(r.native.width / max(1, r.input.width))" : "\(r.output.width)x\(r.output.height)"
+        var h = HTTPFields()
+        h[.init("X-Enhance-Model")!] = parameters.model
+        h[.init("X-Enhance-Input-Size")!] = "\(r.input.width)x\(r.input.height)"
+        h[.init("X-Enhance-Output-Size")!] = "\(r.output.width)x\(r.output.height)"
+        h[.init("X-Enhance-Native-Size")!] = "\(r.native.width)x\(r.native.height)"
+        h[.init("X-Enhance-Resized")!] = r.output == r.native ? "false" : "true"
+        h[.init("X-Enhance-Queue-Ms")!] = String(queueMs)
+        h[.init("X-Enhance-Inference-Ms")!] = String(inferenceMs)
+        h[.init("Server-Timing")!] = "queue;dur=\(queueMs), inference;dur=\(inferenceMs)"
+        h[.contentDisposition] = "inline; filename=\"\(safe.isEmpty ? "image" : safe)_\(tag)\(parameters.format.suffix)\""
+        return h
+    }
+}
+
+/// With an origin allow-list, CORSMiddleware echoes the origin; this takes the grant back for other origins
+/// (the browser then blocks the response; same-origin pages such as /ui need no grant).
+struct CORSOriginFilter: RouterMiddleware {
+    typealias Context = EnhanceContext
+    let origins: Set<String>
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        if let origin = request.headers[.origin], !origins.contains(origin) {
+            response.headers[.accessControlAllowOrigin] = nil
+        }
+        return response
+    }
+}
+
+/// On SIGTERM/SIGINT: fail readiness at once, keep serving for `delay`, then let the application drain.
+struct DrainService: Service {
+    let server: EnhanceServer
+    let delay: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        server.beginDraining()
+        logger.info("shutdown requested: /readyz now fails; draining", metadata: ["delay_seconds": "\(delay.seconds)"])
+        if delay > .zero { try? await Task.sleep(for: delay) }
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTPTypes
+import HTTPTypes
+
+/// Counts every request (route template, method, status, bytes, duration) and logs one line per request.
+struct MetricsMiddleware: RouterMiddleware {
+    typealias Context = EnhanceContext
+    let metrics: ServerMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        metrics.requestStarted()
+        defer { metrics.requestFinished() }
+        // Errors are already responses here (ErrorMiddleware sits inside); anything else is counted as 500.
+        let response: Response
+        do { response = try await next(request, context) } catch {
+            record(request, context, status: 500, start: start, bytesOut: 0)
+            throw error
+        }
+        let bytesOut = response.headers[.contentLength].flatMap(Int.init) ?? response.body.contentLength ?? 0
+        record(request, context, status: Int(response.status.code), start: start, bytesOut: bytesOut)
+        if response.status.code >= 400, response.headers[.contentType]?.hasPrefix("application/json") == true {
+            metrics.error(status: Int(response.status.code), code: Self.errorCode(response) ?? "unknown")
+        }
+        return response
+    }
+
+    private func record(_ request: Request, _ context: Context, status: Int, start: ContinuousClock.Instant, bytesOut: Int) {
+        let route = context.endpointPath ?? "unmatched"
+        let bytesIn = request.headers[.contentLength].flatMap(Int.init) ?? 0
+        let duration = ContinuousClock.now - start
+        metrics.request(route: route, method: request.method.rawValue, status: status, duration: duration,
+                        bytesIn: bytesIn, bytesOut: bytesOut)
+        let level: Logger.Level = status >= 500 ? .error : (route == "/healthz" || route == "/readyz" || route == "/metrics" || route == "/v1/jobs/{id}") ? .debug : .info
+        context.logger.log(level: level, "request", metadata: [
+            "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status)",
+            "ms": "\(Int((duration.seconds * 1000).rounded()))", "bytes_in": "\(bytesIn)", "bytes_out": "\(bytesOut)",
+        ])
+    }
+
+    private static func errorCode(_ response: Response) -> String? {
+        response.headers[.init("X-Enhance-Error")!]
+    }
+}
+
+/// Answers `Expect: 100-continue` with `100 Continue` when the announced body fits the limit (else the route's
+/// `413` goes out without the client sending the body), so curl and other clients do not stall on uploads.
+final class ExpectContinueHandler: ChannelDuplexHandler, RemovableChannelHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    let maxBodyBytes: Int
+    init(maxBodyBytes: Int) { self.maxBodyBytes = maxBodyBytes }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let head) = unwrapInboundIn(data),
+           head.headerFields[.expect]?.lowercased() == "100-continue",
+           (head.headerFields[.contentLength].flatMap(Int.init) ?? 0) <= maxBodyBytes {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+        }
+        context.fireChannelRead(data)
+    }
+}
