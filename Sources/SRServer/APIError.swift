@@ -86,8 +86,9 @@ struct ErrorMiddleware: RouterMiddleware {
                 APIError(.methodNotAllowed, "method_not_allowed", "\(request.method) is not allowed on \(request.uri.path)")
             case .contentTooLarge: .bodyTooLarge(limit: context.maxUploadSize)
             default:
-                APIError(error.status.code < 500 ? error.status : .badRequest,
-                         error.status.code < 500 ? "bad_request" : "invalid_request", error.body ?? error.status.reasonPhrase)
+                error.status.code < 500
+                    ? APIError(.badRequest, "bad_request", error.body ?? error.status.reasonPhrase)
+                    : APIError(.internalServerError, "internal", error.body ?? error.status.reasonPhrase)
             }
             return Self.response(api, requestID: context.requestID)
         } catch {

@@ -55,6 +55,9 @@ enum EmbeddedOpenAPI {
           },
           "405": {
             "$ref": "#/components/responses/MethodNotAllowed"
+          },
+          "404": {
+            "$ref": "#/components/responses/NotFound"
           }
         }
       }
@@ -368,6 +371,9 @@ enum EmbeddedOpenAPI {
           },
           "504": {
             "$ref": "#/components/responses/DeadlineExceeded"
+          },
+          "500": {
+            "$ref": "#/components/responses/ServerError"
           }
         }
       }
@@ -767,6 +773,9 @@ enum EmbeddedOpenAPI {
           },
           "504": {
             "$ref": "#/components/responses/DeadlineExceeded"
+          },
+          "500": {
+            "$ref": "#/components/responses/ServerError"
           }
         }
       }
@@ -1052,7 +1061,12 @@ enum EmbeddedOpenAPI {
               "queue_full",
               "draining",
               "not_ready",
-              "deadline_exceeded"
+              "deadline_exceeded",
+              "bad_request",
+              "cancelled",
+              "internal",
+              "inference_failed",
+              "encode_failed"
             ]
           },
           "request_id": {
@@ -1277,7 +1291,7 @@ enum EmbeddedOpenAPI {
     },
     "responses": {
       "BadRequest": {
-        "description": "The request is wrong: no `image` field (`missing_image`), a zero-byte image (`empty_image`), bytes that are not a supported image (`undecodable_image`), a bad option value such as an unknown model, a bad scale or a quality out of range (`invalid_option`), or a malformed multipart body or a multipart content type without a boundary (`bad_multipart`).",
+        "description": "The request is wrong: no `image` field (`missing_image`), a zero-byte image (`empty_image`), bytes that are not a supported image (`undecodable_image`), a bad option value such as an unknown model, a bad scale or a quality out of range (`invalid_option`), or a malformed multipart body or a multipart content type without a boundary (`bad_multipart`). Also `bad_request` for a request the HTTP layer refuses, and `cancelled` when the client hung up (nobody reads that answer).",
         "headers": {
           "X-Request-Id": {
             "$ref": "#/components/headers/X-Request-Id"
@@ -1298,7 +1312,9 @@ enum EmbeddedOpenAPI {
                         "empty_image",
                         "undecodable_image",
                         "invalid_option",
-                        "bad_multipart"
+                        "bad_multipart",
+                        "bad_request",
+                        "cancelled"
                       ]
                     }
                   }
@@ -1558,6 +1574,36 @@ enum EmbeddedOpenAPI {
                     "error": {
                       "enum": [
                         "deadline_exceeded"
+                      ]
+                    }
+                  }
+                }
+              ]
+            }
+          }
+        }
+      },
+      "ServerError": {
+        "description": "A fault of the server, not of the request: a model file that cannot be loaded, or inference or encoding that failed (`internal`, `inference_failed`, `encode_failed`). Bad input never gets a 500.",
+        "headers": {
+          "X-Request-Id": {
+            "$ref": "#/components/headers/X-Request-Id"
+          }
+        },
+        "content": {
+          "application/json": {
+            "schema": {
+              "allOf": [
+                {
+                  "$ref": "#/components/schemas/Error"
+                },
+                {
+                  "properties": {
+                    "error": {
+                      "enum": [
+                        "internal",
+                        "inference_failed",
+                        "encode_failed"
                       ]
                     }
                   }

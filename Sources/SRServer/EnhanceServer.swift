@@ -78,18 +78,23 @@ public final class EnhanceServer: Sendable {
         (.get, "/readyz"), (.get, "/metrics"),
     ]
 
+    /// The routes as "METHOD /path/{param}" pairs, and the OpenAPI document they must match (tests).
+    public static var routeList: [(method: String, path: String)] { routes.map { ($0.method.rawValue, $0.path) } }
+    public static var documentJSON: String { EmbeddedOpenAPI.json }
+
     public func router() -> Router<EnhanceContext> {
         let router = Router(context: EnhanceContext.self)
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         if !configuration.corsOrigins.isEmpty {
             let origins = configuration.corsOrigins
-            if !origins.contains("*") { router.add(middleware: CORSOriginFilter(origins: Set(origins))) }
+            router.add(middleware: CORSSupplement(origins: origins.contains("*") ? nil : Set(origins),
+                                                  exposed: UpscaleHeaders.exposed.map { $0.rawName }.joined(separator: ", ")))
             router.add(middleware: CORSMiddleware(
                 allowOrigin: origins.contains("*") ? .all : .originBased,
                 allowHeaders: [.contentType, .xRequestID],
                 allowMethods: [.get, .post, .options],
-                exposedHeaders: UpscaleHeaders.exposed.map { $0.canonicalName },
+                exposedHeaders: UpscaleHeaders.exposed.map { $0.rawName },
                 maxAge: .seconds(600)))
         }
         router.add(middleware: ErrorMiddleware(routes: Self.routes))
@@ -291,7 +296,9 @@ public final class EnhanceServer: Sendable {
             try? FileManager.default.removeItem(atPath: path)
             let why = reason.withLock { $0 }
             jobs.update(id, why == nil ? .failed : .cancelled)
-            throw Self.apiError(error, reason: why, deadline: deadline, queueLimit: queue.limit)
+            // A cancelled run may surface as the encoder's error (the rows stopped coming): the reason wins.
+            throw Self.apiError(why == nil ? error : EngineError.cancelled, reason: why, deadline: deadline,
+                                queueLimit: queue.limit)
         }
         jobs.update(id, .done, progress: 1)
         metrics.inference(model: parameters.model, duration: result.inference, outputPixels: result.output.width * result.output.height)
@@ -397,15 +404,21 @@ enum UpscaleHeaders {
     }
 }
 
-/// With an origin allow-list, CORSMiddleware echoes the origin; this takes the grant back for other origins
-/// (the browser then blocks the response; same-origin pages such as /ui need no grant).
-struct CORSOriginFilter: RouterMiddleware {
+/// What Hummingbird's CORSMiddleware leaves out: with an origin allow-list it echoes any origin, so the grant is
+/// taken back for other origins (the browser then blocks the response; same-origin pages such as /ui need no
+/// grant); and `Access-Control-Expose-Headers` goes on actual responses too (it only sends it on preflights), so
+/// browser clients can read the X-Enhance-* headers.
+struct CORSSupplement: RouterMiddleware {
     typealias Context = EnhanceContext
-    let origins: Set<String>
+    let origins: Set<String>?
+    let exposed: String
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
-        if let origin = request.headers[.origin], !origins.contains(origin) {
+        guard let origin = request.headers[.origin] else { return response }
+        if let origins, !origins.contains(origin) {
             response.headers[.accessControlAllowOrigin] = nil
+        } else if request.method != .options {
+            response.headers[.accessControlExposeHeaders] = exposed
         }
         return response
     }

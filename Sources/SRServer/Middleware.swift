@@ -34,7 +34,8 @@ struct MetricsMiddleware: RouterMiddleware {
         let duration = ContinuousClock.now - start
         metrics.request(route: route, method: request.method.rawValue, status: status, duration: duration,
                         bytesIn: bytesIn, bytesOut: bytesOut)
-        let level: Logger.Level = status >= 500 ? .error : (route == "/healthz" || route == "/readyz" || route == "/metrics" || route == "/v1/jobs/{id}") ? .debug : .info
+        let level: Logger.Level = status >= 500 && status != 503 && status != 504 ? .error
+            : status >= 500 ? .warning : (route == "/healthz" || route == "/readyz" || route == "/metrics" || route == "/v1/jobs/{id}") ? .debug : .info
         context.logger.log(level: level, "request", metadata: [
             "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status)",
             "ms": "\(Int((duration.seconds * 1000).rounded()))", "bytes_in": "\(bytesIn)", "bytes_out": "\(bytesOut)",
