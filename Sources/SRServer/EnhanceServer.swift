@@ -260,10 +260,12 @@ public final class EnhanceServer: Sendable {
             cancellation.cancel()
         }
         defer { timer.cancel() }
-        context.channel?.closeFuture.whenComplete { _ in
+        let hangUp: @Sendable () -> Void = {
             reason.withLock { $0 = $0 ?? "disconnected" }
             cancellation.cancel()
         }
+        let watch = context.channel.map { ConnectionWatch.onClose($0, hangUp) }
+        defer { if let channel = context.channel, let watch { ConnectionWatch.cancel(channel, watch) } }
         jobs.update(id, .queued)
         let enqueued = ContinuousClock.now
         let path = (configuration.temporaryDirectory as NSString)

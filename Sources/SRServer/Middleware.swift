@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTPTypes
 import HTTPTypes
+import Synchronization
 
 /// Counts every request (route template, method, status, bytes, duration) and logs one line per request.
 struct MetricsMiddleware: RouterMiddleware {
@@ -58,6 +59,21 @@ final class ExpectContinueHandler: ChannelDuplexHandler, RemovableChannelHandler
     let maxBodyBytes: Int
     init(maxBodyBytes: Int) { self.maxBodyBytes = maxBodyBytes }
 
+    func channelInactive(context: ChannelHandlerContext) {
+        ConnectionWatch.closed(context.channel)
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The peer closed its side (HTTP/1 channels allow half-closure, so the channel itself stays open).
+        if let e = event as? ChannelEvent, e == .inputClosed { ConnectionWatch.closed(context.channel) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        ConnectionWatch.forget(context.channel)
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .head(let head) = unwrapInboundIn(data),
            head.headerFields[.expect]?.lowercased() == "100-continue",
@@ -65,5 +81,50 @@ final class ExpectContinueHandler: ChannelDuplexHandler, RemovableChannelHandler
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
         }
         context.fireChannelRead(data)
+    }
+}
+
+/// Who wants to know that a client went away: routes register a callback for their connection; the channel
+/// handler above fires them when the peer closes its side or the connection drops.
+enum ConnectionWatch {
+    private struct Entry {
+        var closed = false
+        var callbacks: [UInt64: @Sendable () -> Void] = [:]
+    }
+    private static let entries = Mutex<[ObjectIdentifier: Entry]>([:])
+    private static let counter = Mutex<UInt64>(0)
+
+    /// Calls `callback` when `channel`'s client goes away (at once if it already has); returns a token for `cancel`.
+    static func onClose(_ channel: any Channel, _ callback: @escaping @Sendable () -> Void) -> UInt64 {
+        let token = counter.withLock { $0 += 1; return $0 }
+        let already = entries.withLock { e in
+            let key = ObjectIdentifier(channel)
+            if e[key]?.closed == true { return true }
+            e[key, default: Entry()].callbacks[token] = callback
+            return false
+        }
+        if already { callback() }
+        return token
+    }
+
+    static func cancel(_ channel: any Channel, _ token: UInt64) {
+        entries.withLock { e in _ = e[ObjectIdentifier(channel)]?.callbacks.removeValue(forKey: token) }
+    }
+
+    static func closed(_ channel: any Channel) {
+        let callbacks = entries.withLock { e -> [@Sendable () -> Void] in
+            let key = ObjectIdentifier(channel)
+            var entry = e[key] ?? Entry()
+            entry.closed = true
+            let list = Array(entry.callbacks.values)
+            entry.callbacks = [:]
+            e[key] = entry
+            return list
+        }
+        for c in callbacks { c() }
+    }
+
+    static func forget(_ channel: any Channel) {
+        entries.withLock { e in e[ObjectIdentifier(channel)] = nil }
     }
 }
