@@ -63,7 +63,7 @@ let package = Package(
         .testTarget(name: "SREngineTests", dependencies: ["SREngine", "SRImageIO", "SRCore", "SRWeights"],
                     exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "SRServerTests",
-                    dependencies: ["SRServer", "SREngine", "SRImageIO",
+                    dependencies: ["SRServer", "SREngine", "SRImageIO", "enhance",
                                    .product(name: "HummingbirdTesting", package: "hummingbird")],
                     swiftSettings: strict),
         .testTarget(name: "EnhanceCLITests", dependencies: ["EnhanceCLI", "enhance", "SRImageIO"], swiftSettings: strict),
