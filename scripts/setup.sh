@@ -39,7 +39,7 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO_ROOT"
 
 PYTHON="${PYTHON:-python3}"
-APT_PACKAGES=(libdnnl-dev libvips-dev pkg-config python3-pip)
+APT_PACKAGES=(libdnnl-dev libvips-dev pkg-config python3-pip curl)
 DEV_PIP_PACKAGES=(ncnn numpy pillow)
 
 dev=0

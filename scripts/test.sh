@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything (apt packages and all 20 models), builds and runs the whole test suite.
+# Installs everything (apt packages, all 20 models, Swagger UI assets), builds and runs the whole test suite:
+# the Swift tests, then the live server checks (load test, OpenAPI fuzzing with Schemathesis, the web page in
+# headless Chromium). With arguments, only `swift test ARGS` runs after the build.
 #
 #   scripts/test.sh [SWIFT_TEST_ARGS...]
 set -euo pipefail
@@ -10,3 +12,20 @@ command -v swift >/dev/null 2>&1 || export PATH="/opt/swift/usr/bin:$PATH"
 bash scripts/setup.sh --all
 swift build --build-tests
 swift test --skip-build "$@"
+[ $# -gt 0 ] && exit 0
+
+echo "== load test: 200 requests, 16 at once, on loopback"
+python3 scripts/load_test.py --enhance .build/debug/enhance --requests 200 --concurrency 16
+
+echo "== OpenAPI conformance: Schemathesis against a live server"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+.build/debug/enhance serve --port "$port" -m realesr-animevideov3-x4 --log-level warning &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 600); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+BASE_URL="http://127.0.0.1:$port" bash scripts/schemathesis_check.sh
+kill $server; wait $server || true
+trap - EXIT
+
+echo "== the web page in headless Chromium"
+ENHANCE_BIN=.build/debug/enhance bash scripts/browser_test.sh
