@@ -11,6 +11,7 @@ enum EmbeddedWeb {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
 <title>Enhance · image super-resolution</title>
+<link rel="icon" href="data:,">
 <style>
   :root {
     --bg: #f5f6f8;
@@ -667,8 +668,14 @@ enum EmbeddedWeb {
       }
       setProgress(null);
     } else if (state === "running") {
-      setProgress(p);
-      if (p !== null) text += " " + Math.round(p * 100) + "%";
+      // An image the server runs whole (untiled) reports 0 until the model is done: show
+      // an indeterminate bar rather than a stuck 0%.
+      if (p !== null && p >= 0.01) {
+        setProgress(p);
+        text += " " + Math.round(p * 100) + "%";
+      } else {
+        setProgress(null);
+      }
     } else {
       setProgress(p === null ? null : p);
     }

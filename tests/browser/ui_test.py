@@ -377,6 +377,8 @@ def run_ui(base: str, chromium: str, tmp: Path, out_dir: Path, c: Checks) -> Non
             c.ok(name2.lower().endswith((".jpg", ".jpeg")), f"a JPEG result downloads as {name2}")
             page.screenshot(path=str(out_dir / "enhance-ui-5-again.png"), full_page=True)
             c.ok(not page_errors, "no JavaScript errors on /ui", "; ".join(page_errors))
+            foreign = sorted({r.url for r in requests if not r.url.startswith((base + "/", "blob:", "data:"))})
+            c.ok(not foreign, "/ui loads nothing from other origins", ", ".join(foreign))
 
             # ------------------------------------------------------------- Swagger UI at /
             status, headers, _ = http("GET", base + "/swagger-ui/swagger-ui-bundle.js")
