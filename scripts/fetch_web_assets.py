@@ -115,7 +115,7 @@ SOURCES: dict[str, dict] = {
         },
     },
 }
-DEFAULT_SOURCE = "swagger-ui-bundle"
+DEFAULT_SOURCE = "flask-swagger-ui"  # Swagger UI 5: the 4.x in swagger-ui-bundle refuses OpenAPI 3.1
 
 # Both wheels are pure Python ("py3-none-any"); no platform flags are needed.
 PIP_FLAGS = ["--no-deps", "--only-binary=:all:"]

@@ -3,6 +3,8 @@ import Foundation
 import SRCore
 import SREngine
 
+extension Precision: ExpressibleByArgument {}
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,11 +32,13 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed runs after one warm-up run.")
     var runs: Int = 3
 
-    @Option(help: "Numeric precision (fp32; bf16 is not implemented yet).")
-    var precision: String = "fp32"
+    @Option(help: "Numeric precision: fp32, or bf16 (bfloat16 convolutions, fp32 accumulation).")
+    var precision: Precision = .fp32
 
-    @Option(name: .customLong("peak-gflops"), help: "The machine's fp32 peak for the percentage (default: 234, these 2-core AVX-512 machines).")
-    var peakGFLOPS: Double = 234
+    @Option(name: .customLong("peak-gflops"), help: "The machine's peak for the percentage (default: 234 fp32, 467 bf16 on these 2-core AVX-512 machines).")
+    var peakGFLOPSOption: Double?
+
+    var peakGFLOPS: Double { peakGFLOPSOption ?? (precision == .bf16 ? 467 : 234) }
 
     @Flag(help: "Print JSON.")
     var json = false
@@ -51,14 +55,11 @@ struct BenchCommand: ParsableCommand {
         _ = try parsedSize()
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
-        guard precision == "fp32" else {
-            throw ValidationError("--precision \(precision) is not implemented yet; only fp32 runs today")
-        }
     }
 
     func run() throws {
         let (w, h) = try parsedSize()
-        let engine = Engine(threads: threads)
+        let engine = Engine(threads: threads, precision: precision)
         let loadStart = Date()
         let loaded = try engine.model(model)
         let load = Date().timeIntervalSince(loadStart)
@@ -83,7 +84,7 @@ struct BenchCommand: ParsableCommand {
         let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
         if json {
             let object: [String: Any] = [
-                "model": loaded.id, "input": "\(w)x\(h)", "threads": threadCount, "precision": precision,
+                "model": loaded.id, "input": "\(w)x\(h)", "threads": threadCount, "precision": precision.rawValue,
                 "median_ms": median * 1000, "runs_ms": times.map { $0 * 1000 }, "output_mpix_per_s": megapixels,
                 "gflop": 2 * Double(macs) / 1e9, "gflops": gflops, "peak_percent": 100 * gflops / peakGFLOPS,
                 "load_s": load, "first_run_s": firstRun, "peak_rss_mb": rssMB,
@@ -99,7 +100,7 @@ struct BenchCommand: ParsableCommand {
         [\(times.map { String(format: "%.0f", $0 * 1000) }.joined(separator: ", "))]
         throughput       \(String(format: "%.3f", megapixels)) output MP/s
         work             \(String(format: "%.1f", 2 * Double(macs) / 1e9)) GFLOP (direct-convolution equivalent)
-        speed            \(String(format: "%.1f", gflops)) GFLOP/s = \(String(format: "%.0f", 100 * gflops / peakGFLOPS))% of \(Int(peakGFLOPS)) GFLOP/s fp32 peak
+        speed            \(String(format: "%.1f", gflops)) GFLOP/s = \(String(format: "%.0f", 100 * gflops / peakGFLOPS))% of \(Int(peakGFLOPS)) GFLOP/s \(precision.rawValue) peak
         load             \(String(format: "%.3f", load)) s (read + convert weights)
         compile+1st run  \(String(format: "%.3f", firstRun)) s
         peak RSS         \(String(format: "%.0f", rssMB)) MB

@@ -144,8 +144,8 @@ extension DNNLCompiler {
         let g = p.groups
         let wDims = g == 1 ? p.weight.dims : [g, p.outChannels / g] + Array(p.weight.dims[1...])
         let wTag = g == 1 ? dnnl_oihw : dnnl_goihw
-        var src = try MD.any(input), dst = try dstLayout ?? MD.any(output)
-        var w = try MD.tagged(wDims, dnnl_format_tag_any)
+        var src = try MD.any(input, computeType), dst = try dstLayout ?? MD.any(output, computeType)
+        var w = try MD.tagged(wDims, dnnl_format_tag_any, computeType)
         let b = try MD.tagged([p.outChannels], dnnl_x)
         var desc = dnnl_convolution_desc_t()
         let alg = algorithm == .auto ? dnnl_convolution_auto : dnnl_convolution_direct
@@ -164,8 +164,8 @@ extension DNNLCompiler {
     private mutating func deconvolution(_ p: Deconv2d, input: Shape, output: Shape, _ attr: PrimitiveAttributes,
                                         _ name: String, dst dstLayout: dnnl_memory_desc_t?,
                                         weightsNeeded: Bool = true) throws -> (PrimitiveDescriptor, Memory?, Memory?) {
-        var src = try MD.any(input), dst = try dstLayout ?? MD.any(output)
-        var w = try MD.tagged(p.weight.dims, dnnl_format_tag_any)
+        var src = try MD.any(input, computeType), dst = try dstLayout ?? MD.any(output, computeType)
+        var w = try MD.tagged(p.weight.dims, dnnl_format_tag_any, computeType)
         let b = try MD.tagged([p.outChannels], dnnl_x)
         var desc = dnnl_deconvolution_desc_t()
         try check(withOptional(p.bias == nil ? nil : b) { bp in dnnl_dilated_deconvolution_forward_desc_init(
@@ -299,7 +299,8 @@ extension DNNLCompiler {
         guard let sub = try? MD.submemory(md[x]!, dims: o.dims, offsets: offsets) else { return try lowerReference(id) }
         let src = view(ref(of: x), sub)
         // Keep the input's blocking so later element-wise ops and post-ops see matching layouts.
-        let dst = output(id, c.start[0] == 0 && c.end[0] == 0 ? try MD.sameLayout(as: md[x]!, dims: o.dims) : try MD.plain(o))
+        let dst = output(id, c.start[0] == 0 && c.end[0] == 0 ? try MD.sameLayout(as: md[x]!, dims: o.dims)
+                                                              : try MD.tagged(o.dims, dnnl_nchw, md[x]!.data_type))
         try reorder(from: src, to: dst, name: graph.nodes[id].name)
     }
 
@@ -329,7 +330,7 @@ extension DNNLCompiler {
         guard integral else { return try lowerReference(id) }
         let src = try use(x)
         var sd = src.desc
-        var dd = try MD.any(o)
+        var dd = try MD.any(o, src.desc.data_type)
         var desc = dnnl_resampling_desc_t()
         let factors: [Float] = [Float(o.h / s.h), Float(o.w / s.w)]
         try check(dnnl_resampling_forward_desc_init(&desc, dnnl_forward_inference, dnnl_resampling_nearest, factors, &sd, &dd),
@@ -346,7 +347,7 @@ extension DNNLCompiler {
         let s = shapes[x], o = shapes[id]
         let src = try use(x)
         var sd = src.desc
-        var dd = try MD.any(o)
+        var dd = try MD.any(o, src.desc.data_type)
         let kernel = p.global ? [s.h, s.w] : [p.kernelH, p.kernelW]
         let strides = p.global ? [1, 1] : [p.strideH, p.strideW]
         let padL = p.global ? [0, 0] : [p.padding.top, p.padding.left]

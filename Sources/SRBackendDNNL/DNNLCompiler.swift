@@ -40,6 +40,9 @@ struct DNNLCompiler {
     let graph: Graph
     let shapes: [Shape]
     let algorithm: DNNLBackend.ConvolutionAlgorithm
+    let precision: DNNLBackend.Precision
+    /// Element type of convolution inputs, weights and outputs (and so of most activations).
+    var computeType: dnnl_data_type_t { precision == .bf16 ? dnnl_bf16 : dnnl_f32 }
 
     var md: [ValueID: dnnl_memory_desc_t] = [:]
     var refSize: [Ref: Int] = [:]
@@ -54,10 +57,11 @@ struct DNNLCompiler {
     var step = 0
     var temps = 0
 
-    init(graph: Graph, shapes: [Shape], algorithm: DNNLBackend.ConvolutionAlgorithm) {
+    init(graph: Graph, shapes: [Shape], algorithm: DNNLBackend.ConvolutionAlgorithm, precision: DNNLBackend.Precision = .fp32) {
         self.graph = graph
         self.shapes = shapes
         self.algorithm = algorithm
+        self.precision = precision
     }
 
     // MARK: - Driver

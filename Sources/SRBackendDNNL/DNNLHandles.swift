@@ -189,7 +189,11 @@ enum MD {
     }
 
     static func plain(_ s: Shape) throws -> dnnl_memory_desc_t { try tagged(s.dims, dnnl_nchw) }
-    static func any(_ s: Shape) throws -> dnnl_memory_desc_t { try tagged(s.dims, dnnl_format_tag_any) }
+    static func any(_ s: Shape, _ type: dnnl_data_type_t = dnnl_f32) throws -> dnnl_memory_desc_t {
+        try tagged(s.dims, dnnl_format_tag_any, type)
+    }
+
+    static func dataType(_ md: dnnl_memory_desc_t) -> dnnl_data_type_t { md.data_type }
 
     static func strided(_ dims: [Int], strides: [Int]) throws -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
@@ -223,11 +227,11 @@ enum MD {
     static func sameLayout(as like: dnnl_memory_desc_t, dims: [Int]) throws -> dnnl_memory_desc_t {
         let likeDims = (0..<Int(like.ndims)).map { i in withUnsafeBytes(of: like.dims) { $0.load(fromByteOffset: i * 8, as: Int64.self) } }
         for tag in activationTags {
-            if let candidate = try? tagged(likeDims.map(Int.init), tag), equal(candidate, like) {
-                return try tagged(dims, tag)
+            if let candidate = try? tagged(likeDims.map(Int.init), tag, like.data_type), equal(candidate, like) {
+                return try tagged(dims, tag, like.data_type)
             }
         }
-        return try tagged(dims, dnnl_nchw)
+        return try tagged(dims, dnnl_nchw, like.data_type)
     }
 }
 

@@ -33,7 +33,7 @@ public struct APIError: Error, Sendable, CustomStringConvertible {
     static func notFound(_ message: String) -> APIError { APIError(.notFound, "not_found", message) }
     static func bodyTooLarge(limit: Int) -> APIError {
         APIError(.contentTooLarge, "body_too_large",
-                 "the request body is larger than this server's limit of \(limit) bytes (\(limit >> 20) MiB)")
+                 "the request body is larger than this server's limit of \(limit) bytes" + (limit >= 1 << 20 ? " (\(limit >> 20) MiB)" : ""))
     }
     static func imageTooLarge(_ message: String) -> APIError { APIError(.unprocessableContent, "image_too_large", message) }
     static func queueFull(retryAfter: Int, limit: Int) -> APIError {
@@ -65,7 +65,7 @@ struct ErrorMiddleware: RouterMiddleware {
             let template = route.path.split(separator: "/", omittingEmptySubsequences: true)
             return template.count == segments.count
                 && zip(template, segments).allSatisfy { t, s in t.hasPrefix("{") || t == s }
-        }.map(\.method)
+        }.flatMap { $0.method == .get ? [.get, .head] : [$0.method] }
     }
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {

@@ -91,7 +91,7 @@ enum EmbeddedOpenAPI {
         ],
         "responses": {
           "200": {
-            "description": "The asset (`swagger-ui-bundle.js`, `swagger-ui.css`, `swagger-ui-standalone-preset.js`, the favicons, the licence), installed by `scripts/setup.sh` from the PyPI `swagger-ui-bundle` wheel.",
+            "description": "The asset (`swagger-ui-bundle.js`, `swagger-ui.css`, `swagger-ui-standalone-preset.js`, the favicons, the licence), installed by `scripts/setup.sh` from the PyPI `flask-swagger-ui` wheel (Swagger UI 5).",
             "headers": {
               "X-Request-Id": {
                 "$ref": "#/components/headers/X-Request-Id"

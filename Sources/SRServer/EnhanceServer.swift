@@ -85,6 +85,7 @@ public final class EnhanceServer: Sendable {
     public func router() -> Router<EnhanceContext> {
         let router = Router(context: EnhanceContext.self)
         router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: HeadMiddleware())
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         if !configuration.corsOrigins.isEmpty {
             let origins = configuration.corsOrigins
@@ -99,27 +100,33 @@ public final class EnhanceServer: Sendable {
         }
         router.add(middleware: ErrorMiddleware(routes: Self.routes))
 
+        // Every GET route also answers HEAD (HeadMiddleware drops the body).
+        func get(_ path: RouterPath, _ handler: @escaping @Sendable (Request, EnhanceContext) async throws -> Response) {
+            router.get(path, use: handler)
+            router.head(path, use: handler)
+        }
+
         // MAX-compatible
-        router.get("/") { _, _ in try self.swaggerIndex() }
-        router.get("/swagger.json") { _, _ in Self.json(EmbeddedOpenAPI.json) }
-        router.get("/model/metadata") { _, _ in try self.metadata() }
+        get("/") { _, _ in try self.swaggerIndex() }
+        get("/swagger.json") { _, _ in Self.json(EmbeddedOpenAPI.json) }
+        get("/model/metadata") { _, _ in try self.metadata() }
         router.post("/model/predict") { request, context in try await self.upscale(request, context, max: true) }
 
         // Docs and the web page
-        router.get("/openapi.json") { _, _ in Self.json(EmbeddedOpenAPI.json) }
-        router.get("/swagger-ui/{file}") { _, context in try self.swaggerAsset(context.parameters.get("file") ?? "") }
-        router.get("/ui") { _, _ in Self.html(EmbeddedWeb.uiHTML) }
+        get("/openapi.json") { _, _ in Self.json(EmbeddedOpenAPI.json) }
+        get("/swagger-ui/{file}") { _, context in try self.swaggerAsset(context.parameters.get("file") ?? "") }
+        get("/ui") { _, _ in Self.html(EmbeddedWeb.uiHTML) }
 
         // v1
         router.post("/v1/upscale") { request, context in try await self.upscale(request, context, max: false) }
-        router.get("/v1/models") { _, _ in try self.modelList() }
-        router.get("/v1/models/{id}") { _, context in try self.model(context.parameters.get("id") ?? "") }
-        router.get("/v1/jobs/{id}") { _, context in try self.job(context.parameters.get("id") ?? "") }
+        get("/v1/models") { _, _ in try self.modelList() }
+        get("/v1/models/{id}") { _, context in try self.model(context.parameters.get("id") ?? "") }
+        get("/v1/jobs/{id}") { _, context in try self.job(context.parameters.get("id") ?? "") }
 
         // Operations
-        router.get("/healthz") { _, _ in Self.json(#"{"status":"ok"}"#) }
-        router.get("/readyz") { _, _ in self.readiness() }
-        router.get("/metrics") { _, _ in
+        get("/healthz") { _, _ in Self.json(#"{"status":"ok"}"#) }
+        get("/readyz") { _, _ in self.readiness() }
+        get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: self.metrics.exposition())))
         }

@@ -128,3 +128,15 @@ enum ConnectionWatch {
         entries.withLock { e in e[ObjectIdentifier(channel)] = nil }
     }
 }
+
+/// HEAD on any GET route: the GET's status and headers without its body (health checkers and link checkers use it).
+struct HeadMiddleware: RouterMiddleware {
+    typealias Context = EnhanceContext
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let response = try await next(request, context)
+        guard request.method == .head else { return response }
+        var headers = response.headers
+        if headers[.contentLength] == nil, let length = response.body.contentLength { headers[.contentLength] = String(length) }
+        return Response(status: response.status, headers: headers, body: ResponseBody())
+    }
+}

@@ -1,7 +1,7 @@
 import Foundation
 
-/// Swagger UI, served from the assets `scripts/fetch_web_assets.py` installs from the PyPI `swagger-ui-bundle`
-/// wheel (never committed here).
+/// Swagger UI, served from the assets `scripts/fetch_web_assets.py` installs from a pinned PyPI wheel that ships
+/// Swagger UI 5 (flask-swagger-ui; never committed here). Swagger UI 4 cannot show OpenAPI 3.1 documents.
 enum SwaggerUI {
     static var searchPaths: [String] {
         let env = ProcessInfo.processInfo.environment
@@ -28,7 +28,7 @@ enum SwaggerUI {
     static func asset(_ name: String, in directory: String) -> ([UInt8], String)? {
         guard !name.isEmpty, name.count <= 100, !name.hasPrefix("."),
               name.unicodeScalars.allSatisfy({ CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0) }),
-              let type = types[(name as NSString).pathExtension.lowercased()],
+              let type = name == "LICENSE" ? "text/plain; charset=utf-8" : types[(name as NSString).pathExtension.lowercased()],
               let data = FileManager.default.contents(atPath: (directory as NSString).appendingPathComponent(name)) else {
             return nil
         }

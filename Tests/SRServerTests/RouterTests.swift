@@ -46,6 +46,9 @@ struct RouterTests {
             #expect(String(decoding: ui.bodyBytes, as: UTF8.self).contains("/v1/upscale"))
 
             _ = try await call(client, .get, "/healthz")
+            let head = try await client.execute(uri: "/ui", method: .head)
+            #expect(head.status == .ok && head.body.readableBytes == 0)
+            #expect(head.headers[.contentLength] == String(ui.bodyBytes.count))
             let metrics = try await call(client, .get, "/metrics")
             let text = String(decoding: metrics.bodyBytes, as: UTF8.self)
             #expect(metrics.header("Content-Type")?.hasPrefix("text/plain") == true)
