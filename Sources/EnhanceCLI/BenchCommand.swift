@@ -3,7 +3,6 @@ import Foundation
 import SRCore
 import SREngine
 
-extension Precision: ExpressibleByArgument {}
 
 #if canImport(Glibc)
 import Glibc

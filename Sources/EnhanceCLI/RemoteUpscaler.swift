@@ -20,8 +20,8 @@ struct RemoteUpscaler {
         if options.denoise != nil || options.blend != nil {
             throw RemoteError("--denoise and --blend run locally only; drop them or --server")
         }
-        if options.maxMemory != nil || options.threads != nil {
-            throw RemoteError("--max-memory and --threads are the server's settings (enhance serve --max-memory/--threads); drop them with --server")
+        if options.maxMemory != nil || options.threads != nil || options.precision != .fp32 {
+            throw RemoteError("--max-memory, --threads and --precision are the server's settings (enhance serve --max-memory/--threads/--precision); drop them with --server")
         }
         var p: [(String, String)] = [("model", options.model)]
         let size = try options.outputSize()

@@ -31,6 +31,9 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "oneDNN threads per worker (default: the cores divided among the workers).")
     var threads: Int?
 
+    @Option(help: "Numeric precision of inference: fp32 or bf16.")
+    var precision: Precision = .fp32
+
     @Option(help: "Jobs that may wait for a worker; beyond it requests get 429 with Retry-After.")
     var queue = 8
 
@@ -80,6 +83,7 @@ struct ServeCommand: ParsableCommand {
         c.workers = workers
         c.threadsPerWorker = threads
         c.queueLimit = queue
+        c.precision = precision
         guard let body = OptionText.bytes(maxBody), body >= 1024 else {
             throw ValidationError("--max-body must be a size such as 64M, got '\(maxBody)'")
         }

@@ -71,7 +71,7 @@ struct UpscaleCommand: ParsableCommand {
         if let server { return try runRemote(server) }
         if isBatch { return try runBatch() }
         let start = Date()
-        let engine = Engine(threads: options.threads)
+        let engine = Engine(threads: options.threads, precision: options.precision)
         let model = try options.loadModel(engine)
         let header = try ImageIO.header(path: input)
         let target = output ?? Self.defaultOutput(for: input, scale: model.scale)
@@ -126,7 +126,7 @@ struct UpscaleCommand: ParsableCommand {
     }
 
     func runBatch() throws {
-        let engine = Engine(threads: options.threads)
+        let engine = Engine(threads: options.threads, precision: options.precision)
         let model = try options.loadModel(engine)
         let target = output ?? URL(fileURLWithPath: input).standardizedFileURL.path + "_x\(model.scale)"
         let plan = try BatchPlan(inputDirectory: input, outputDirectory: target, recursive: recursive, include: include,

@@ -3,6 +3,7 @@ import SREngine
 import SRImageIO
 
 extension AlphaMode: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
 
 /// Options shared by single-file and batch upscaling.
 struct UpscaleOptionsGroup: ParsableArguments {
@@ -25,6 +26,9 @@ struct UpscaleOptionsGroup: ParsableArguments {
 
     @Option(help: "Worker threads (default: all cores).")
     var threads: Int?
+
+    @Option(help: "Numeric precision: fp32, or bf16 (about 2x faster on CPUs with AVX512-BF16, slightly less exact).")
+    var precision: Precision = .fp32
 
     @Option(help: "JPEG/WebP/AVIF/HEIC quality, 1-100.")
     var quality: Int?

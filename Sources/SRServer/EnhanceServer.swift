@@ -31,6 +31,7 @@ public final class EnhanceServer: Sendable {
         self.queue = InferenceQueue(workers: configuration.workers, limit: configuration.queueLimit,
                                     threadsPerWorker: configuration.resolvedThreadsPerWorker, store: store,
                                     preload: [configuration.defaultModel], maxMemory: configuration.maxMemory,
+                                    precision: configuration.precision,
                                     metrics: metrics, logger: logger)
         self.swaggerUI = SwaggerUI.directory(configured: configuration.swaggerUIDirectory)
     }

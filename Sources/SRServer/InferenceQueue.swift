@@ -53,13 +53,16 @@ public final class InferenceQueue: Sendable, Service {
     private let store: ModelStore
     private let preload: [String]
     private let maxMemory: Int
+    private let precision: Precision
     private let metrics: ServerMetrics?
     private let logger: Logger
     private let state = Mutex(State())
     private let wakeUp = DispatchSemaphore(value: 0)
 
     public init(workers: Int, limit: Int, threadsPerWorker: Int, store: ModelStore, preload: [String],
-                maxMemory: Int = UpscaleOptions.defaultMaxMemory, metrics: ServerMetrics? = nil, logger: Logger) {
+                maxMemory: Int = UpscaleOptions.defaultMaxMemory, precision: Precision = .fp32,
+                metrics: ServerMetrics? = nil, logger: Logger) {
+        self.precision = precision
         self.workers = max(1, workers)
         self.limit = max(0, limit)
         self.threads = max(1, threadsPerWorker)
@@ -153,7 +156,7 @@ public final class InferenceQueue: Sendable, Service {
 
     private func workerLoop(_ index: Int) {
         // oneDNN's OpenMP thread count is per OS thread: set it here, in the thread that runs the primitives.
-        let engine = Engine(store: store, threads: threads)
+        let engine = Engine(store: store, threads: threads, precision: precision)
         var log = logger
         log[metadataKey: "worker"] = "\(index)"
         do {

@@ -13,6 +13,8 @@ public struct ServerConfiguration: Sendable {
     public var workers = 1
     /// oneDNN threads per worker (default: the cores divided among the workers).
     public var threadsPerWorker: Int?
+    /// Numeric precision of the workers' engines.
+    public var precision: Precision = .fp32
     /// Jobs that may wait for a worker; one more gets `429` with `Retry-After`.
     public var queueLimit = 8
     /// Request bodies above this many bytes get `413`.
