@@ -277,7 +277,14 @@ extension DNNLCompiler {
 
     private mutating func lowerConcat(_ id: ValueID) throws {
         let inputs = graph.nodes[id].inputs
-        let srcs = try inputs.map { try use($0) }
+        // oneDNN concatenates one element type: a bf16 convolution output beside an fp32 input converts to bf16.
+        let types = Set(inputs.map { md[$0]!.data_type.rawValue })
+        let common = types.count == 1 ? md[inputs[0]]!.data_type : computeType
+        let srcs = try inputs.map { v -> Memory in
+            var wanted = md[v]!
+            wanted.data_type = common
+            return try use(v, as: wanted)
+        }
         var descs = srcs.map(\.desc)
         let attr = try PrimitiveAttributes()
         try attr.commit()

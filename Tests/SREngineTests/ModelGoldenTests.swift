@@ -24,3 +24,23 @@ struct ModelGoldenTests {
         #expect(value >= 50, "\(id): PSNR vs ncnn \(value) dB")
     }
 }
+
+/// bf16 inference stays close to fp32 on every model family (the acceptance bar is 45 dB).
+@Suite("bf16 vs fp32", .serialized)
+struct PrecisionTests {
+    static let fp32 = Engine()
+    static let bf16 = Engine(precision: .bf16)
+
+    @Test("PSNR(bf16, fp32) >= 45 dB", arguments: ["realesrgan-x4plus-anime", "realesr-animevideov3-x4", "span-x4",
+                                                    "realcugan-se-x2-conservative", "realcugan-se-x4-conservative"])
+    func closeToFP32(id: String) throws {
+        let store = Self.fp32.store
+        guard store.isInstalled(id) else { throw ModelsMissing(ids: [id], directory: store.directory) }
+        let input = try ImageIO.decode(path: Fixtures.ncnn.appendingPathComponent("input.png").path)
+        let reference = try Self.fp32.upscale(input, with: try Self.fp32.model(id)).image
+        let fast = try Self.bf16.upscale(input, with: try Self.bf16.model(id)).image
+        let value = psnr8(fast, reference)
+        print("bf16 \(id): PSNR vs fp32 \(String(format: "%.2f", value)) dB")
+        #expect(value >= 45 && value < 200, "\(id): PSNR(bf16, fp32) \(value) dB")
+    }
+}
