@@ -225,7 +225,8 @@ public final class EnhanceServer: Sendable {
         guard queue.isReady else {
             if queue.hasFailedWorkers {
                 throw APIError(.serviceUnavailable, "not_ready",
-                               "the default model '\(configuration.defaultModel)' failed to load; see the server log")
+                               "the default model '\(configuration.defaultModel)' failed to load; see the server log",
+                               headers: [.retryAfter: "60"])
             }
             throw APIError.notReady
         }

@@ -217,6 +217,43 @@ struct RouterTests {
         }
     }
 
+    @Test("server faults: a damaged model file is a 500 with a message; a damaged default model keeps /readyz at 503")
+    func serverFaults() async throws {
+        let full = ModelStore()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("faults-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for id in [testModel, "span-x2"] {
+            for suffix in [".param", ".bin"] {
+                try FileManager.default.copyItem(atPath: full.directory + "/" + id + suffix, toPath: dir + "/" + id + suffix)
+            }
+        }
+        guard full.isInstalled("span-x2") else { throw ModelsMissing(ids: ["span-x2"], directory: full.directory) }
+        // Same size (so it counts as installed), unreadable content.
+        let size = try FileManager.default.attributesOfItem(atPath: dir + "/span-x2.param")[.size] as! Int
+        try Data(repeating: 0x21, count: size).write(to: URL(fileURLWithPath: dir + "/span-x2.param"))
+        let server = try makeServer(store: ModelStore(directory: dir))
+        try await server.application().test(.router) { client in
+            try await waitReady(client)
+            let r = try await call(client, .post, "/v1/upscale?model=span-x2", headers: [.contentType: "image/png"], body: try png())
+            #expect(r.status == .internalServerError && r.json["error"] as? String == "inference_failed")
+            #expect((r.json["message"] as? String)?.contains("span-x2") == true)
+            #expect(try await call(client, .post, "/v1/upscale", headers: [.contentType: "image/png"], body: try png()).status == .ok)
+        }
+        let broken = try makeServer({ $0.defaultModel = "span-x2" }, store: ModelStore(directory: dir))
+        try await broken.application().test(.router) { client in
+            var ready = try await call(client, .get, "/readyz")
+            for _ in 0..<100 where !broken.queue.hasFailedWorkers {
+                try await Task.sleep(for: .milliseconds(50))
+                ready = try await call(client, .get, "/readyz")
+            }
+            #expect(broken.queue.hasFailedWorkers)
+            #expect(ready.status == .serviceUnavailable)
+            let r = try await call(client, .post, "/v1/upscale", headers: [.contentType: "image/png"], body: try png())
+            #expect(r.status == .serviceUnavailable && r.json["error"] as? String == "not_ready")
+            #expect((r.json["message"] as? String)?.contains("failed to load") == true)
+        }
+    }
+
     @Test("a full queue answers 429 with Retry-After")
     func queueFull() async throws {
         let server = try makeServer { $0.queueLimit = 0 }
@@ -238,8 +275,11 @@ struct RouterTests {
                                    headers: [.contentType: "image/png", .init("X-Request-Id")!: "slow-job"],
                                    body: try png(width: 400, height: 300))
             #expect(r.status == .gatewayTimeout && r.json["error"] as? String == "deadline_exceeded", "\(r.status) \(r.json)")
-            #expect(ContinuousClock.now - start < .seconds(20), "cancelled between network passes, not run to the end")
-            #expect(try await call(client, .get, "/v1/jobs/slow-job").json["state"] as? String == "cancelled")
+            _ = start
+            // Cancelled between network passes, long before the ~1000 passes of the whole job.
+            let job = try await call(client, .get, "/v1/jobs/slow-job").json
+            #expect(job["state"] as? String == "cancelled")
+            #expect((job["progress"] as? Double ?? 1) < 0.5, "\(job)")
         }
     }
 

@@ -14,7 +14,7 @@ func enhanceBinary() -> String {
 }
 
 /// `enhance serve` in its own process on a free port.
-final class ServeProcess {
+final class ServeProcess: @unchecked Sendable {
     let process = Process()
     let port: Int
     let log: String
@@ -61,16 +61,24 @@ func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr
 struct ServeProcessTests {
     @Test("SIGTERM: readiness fails at once, the request in flight finishes, the process exits 0")
     func gracefulDrain() async throws {
-        let server = try ServeProcess(["--drain-delay", "1.5"])
+        let server = try ServeProcess(["--drain-delay", "3"])
         let image = try png(width: 96, height: 72)
-        let inflight = Task.detached {
-            try RawConnection.request(port: server.port, path: "/v1/upscale?tta=true",
-                                      headers: ["Content-Type": "image/png"], body: image)
+        // The request in flight runs on its own thread and is fully sent before the signal.
+        let sent = DispatchSemaphore(value: 0)
+        let inflight = Task.detached { () throws -> (status: Int, head: String, body: [UInt8]) in
+            try await blocking {
+                let c = try RawConnection(port: server.port)
+                c.send(Array(("POST /v1/upscale?tta=true HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" +
+                              "Content-Type: image/png\r\nContent-Length: \(image.count)\r\n\r\n").utf8) + image)
+                sent.signal()
+                return RawConnection.parse(c.receive())
+            }
         }
-        try await Task.sleep(for: .milliseconds(300))
+        try await blocking { sent.wait() }
+        try await Task.sleep(for: .milliseconds(200))
         kill(server.process.processIdentifier, SIGTERM)
         try await Task.sleep(for: .milliseconds(300))
-        let ready = try RawConnection.request(port: server.port, method: "GET", path: "/readyz")
+        let ready = try await blocking { try RawConnection.request(port: server.port, method: "GET", path: "/readyz") }
         #expect(ready.status == 503 && String(decoding: ready.body, as: UTF8.self).contains("draining"))
         let answer = try await inflight.value
         #expect(answer.status == 200, "\(answer.head)")
