@@ -5,23 +5,18 @@ import Foundation
 public enum OptionText {
     /// A byte count such as `512M`, `2G`, `1.5GB`, `64K` or `1000` (binary units).
     public static func bytes(_ text: String) -> Int? {
-        let t = text.trimmingCharacters(in: .whitespaces).uppercased()
-        let units: [(String, Double)] = [("GB", 1_073_741_824), ("G", 1_073_741_824), ("MB", 1_048_576), ("M", 1_048_576),
-                                         ("KB", 1024), ("K", 1024), ("B", 1)]
-        var number = Substring(t), multiplier = 1.0
-        for (suffix, m) in units where t.hasSuffix(suffix) {
-            number = t.dropLast(suffix.count)
-            multiplier = m
-            break
-        }
-        guard let value = Double(number), value >= 0, value.isFinite, value * multiplier < 9e18 else { return nil }
-        return Int(value * multiplier)
+        scaled(text, units: [("GB", 1_073_741_824), ("G", 1_073_741_824), ("MB", 1_048_576), ("M", 1_048_576),
+                             ("KB", 1024), ("K", 1024), ("B", 1)])
     }
 
     /// A count such as `16M`, `4000000` or `2.5M` (decimal units: K = 1000, M = 10⁶, G = 10⁹).
     public static func count(_ text: String) -> Int? {
+        scaled(text, units: [("G", 1e9), ("M", 1e6), ("K", 1e3)])
+    }
+
+    /// A non-negative decimal number with an optional unit suffix (the first that matches, so list longer first).
+    private static func scaled(_ text: String, units: [(String, Double)]) -> Int? {
         let t = text.trimmingCharacters(in: .whitespaces).uppercased()
-        let units: [(String, Double)] = [("G", 1e9), ("M", 1e6), ("K", 1e3)]
         var number = Substring(t), multiplier = 1.0
         for (suffix, m) in units where t.hasSuffix(suffix) {
             number = t.dropLast(suffix.count)
