@@ -59,7 +59,7 @@ let package = Package(
         // Tests
         .testTarget(name: "SRCoreTests",
                     dependencies: ["SRCore", "SRBackendReference", "SRBackendDNNL"], swiftSettings: strict),
-        .testTarget(name: "SRWeightsTests", dependencies: ["SRWeights", "SRCore", "SRBackendReference"], swiftSettings: strict),
+        .testTarget(name: "SRWeightsTests", dependencies: ["SRWeights", "SRCore", "SRBackendReference"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "SREngineTests", dependencies: ["SREngine", "SRImageIO", "SRCore", "SRWeights"],
                     exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "SRServerTests",
