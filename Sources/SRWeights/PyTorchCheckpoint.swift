@@ -231,6 +231,12 @@ struct TorchTensorView {
         if contiguous {
             return WeightTensor(dtype: storage.dtype, shape: shape, bytes: bytes.slice(offset * es, count * es))
         }
+        // A view with repeated elements (stride 0) can describe far more elements than its storage holds; copying
+        // it must not let a small hostile file allocate gigabytes.
+        let expansionLimit = 256 << 20
+        guard count <= available || count * es <= expansionLimit else {
+            throw .invalidTensor(tensor: name, reason: "a strided view of \(count) elements over a storage of \(available) would need \(count * es) bytes")
+        }
         var out = Data(count: count * es)
         out.withUnsafeMutableBytes { dst in
             bytes.withUnsafeBytes { src in
