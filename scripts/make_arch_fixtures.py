@@ -306,8 +306,9 @@ class SPAB(nn.Module):
         self.c1_r, self.c2_r, self.c3_r = Conv3XC(nf, nf, gain), Conv3XC(nf, nf, gain), Conv3XC(nf, nf, gain)
 
     def forward(self, x):
-        out1 = self.c1_r(x)
-        out3 = self.c3_r(F.silu(self.c2_r(F.silu(out1))))
+        # SPAN's SiLU runs in place, so the "out1" it returns (used by the last block) is the activated value.
+        out1 = F.silu(self.c1_r(x))
+        out3 = self.c3_r(F.silu(self.c2_r(out1)))
         return (out3 + x) * (torch.sigmoid(out3) - 0.5), out1
 
 

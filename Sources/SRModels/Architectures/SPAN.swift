@@ -10,11 +10,13 @@ public import SRWeights
 /// block_1 ... block_6          SPAB: c1_r, c2_r, c3_r (Conv3XC nf -> nf), SiLU after the first two;
 ///                              out = (c3 + x) · (sigmoid(c3) - 0.5)
 /// conv_2                       Conv3XC nf -> nf on block_6's output
-/// conv_cat                     1x1, 4·nf -> nf over [conv_1, conv_2, block_1, block_6's c1_r]
+/// conv_cat                     1x1, 4·nf -> nf over [conv_1, conv_2, block_1, SiLU(block_6's c1_r)]
 /// upsampler.0                  3x3 nf -> out·s², pixel shuffle s (no de-normalisation)
 /// Conv3XC K:  K.sk (1x1 in -> out), K.conv.0 (1x1 in -> 2in), K.conv.1 (3x3 2in -> 2out, unpadded),
 ///             K.conv.2 (1x1 2out -> out), K.eval_conv (3x3 in -> out: their sum, as computed in eval mode)
 /// ```
+/// Quirk: SPAB returns its first convolution's output for the final concatenation, but its SiLU runs in place, so
+/// what reaches `conv_cat` is the activated value.
 /// In eval mode each `Conv3XC` recomputes `eval_conv` from its training branches, so the branches are the source of
 /// truth: they are composed here into one 3x3 convolution (the stored `eval_conv` may be stale). Checkpoints that
 /// only keep `eval_conv` use it directly.
@@ -109,8 +111,7 @@ public enum SPAN: Architecture {
         var firstBlock = head, lastC1 = head
         for i in 1...blocks {
             let key = "block_\(i)"
-            let c1 = try conv3XC("\(key).c1_r", feat)
-            let a1 = b.add(.activation(.swish), [c1], name: "\(key).act1")
+            let a1 = try conv3XC("\(key).c1_r", feat, activation: .swish)
             let a2 = try conv3XC("\(key).c2_r", a1, activation: .swish)
             let c3 = try conv3XC("\(key).c3_r", a2)
             // (c3 + x) * (sigmoid(c3) - 0.5)
@@ -119,7 +120,7 @@ public enum SPAN: Architecture {
             let sum = b.sum(c3, 1, feat, 1, name: "\(key).residual")
             feat = b.add(.binary(.mul), [sum, attention], name: key)
             if i == 1 { firstBlock = feat }
-            if i == blocks { lastC1 = c1 }
+            if i == blocks { lastC1 = a1 }
         }
         let tail = try conv3XC("conv_2", feat)
         let cat = b.add(.concat, [head, tail, firstBlock, lastC1], name: "cat")
