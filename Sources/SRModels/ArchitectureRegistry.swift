@@ -17,7 +17,13 @@ public struct ArchitectureRegistry: Sendable {
             name = A.name
             detect = { (raw: StateDict) throws(ModelsError) -> DetectedModel? in
                 let weights = A.canonicalNames(raw)
-                guard let config = try A.detect(weights) else { return nil }
+                guard var config = try A.detect(weights) else { return nil }
+                // A file written by `enhance convert` stores the whole configuration, including what the shapes
+                // cannot tell (FSRCNN's scale, EDSR's residual scale, SRResNet's input range, VGG's last layer).
+                if let stored = DetectedModel.storedConfig(A.self, weights.metadata),
+                   A.stateDictSpec(stored) == A.stateDictSpec(config) {
+                    config = stored
+                }
                 try ArchitectureRegistry.validate(weights, against: A.stateDictSpec(config), architecture: A.name)
                 return DetectedModel(architecture: A.self, config: config, weights: weights)
             }
@@ -51,17 +57,22 @@ public struct ArchitectureRegistry: Sendable {
         throw .unknownArchitecture(unplaced: KeyGroup.grouping(canonical.names), totalKeys: canonical.count, tried: names)
     }
 
-    /// Reads the weight file at `path` and detects its architecture.
-    ///
-    /// When the file's metadata has no `scale` entry and its name states one (`fsrcnn_x3.pth`, `4x-Model.pth`), the
-    /// name's scale is added to the metadata: architectures whose weights do not fix the scale (FSRCNN) read it.
+    /// Reads the weight file at `path` and detects its architecture (see `detect(_:fileName:)`).
     public func load(path: String) throws(ModelLoadError) -> DetectedModel {
-        var weights: StateDict
+        let weights: StateDict
         do { weights = try WeightFile.load(path: path) } catch { throw .weights(error) }
-        if weights.metadata["scale"] == nil, let hint = Self.scaleHint(fileName: path) {
+        do { return try detect(weights, fileName: path) } catch { throw .architecture(error) }
+    }
+
+    /// Detects the architecture of the weights read from the file `fileName`. When their metadata has no `scale`
+    /// entry and the name states one (`fsrcnn_x3.pth`, `4x-Model.pth`), the name's scale is added to the metadata:
+    /// architectures whose weights do not fix the scale (FSRCNN) read it.
+    public func detect(_ weights: StateDict, fileName: String) throws(ModelsError) -> DetectedModel {
+        var weights = weights
+        if weights.metadata["scale"] == nil, let hint = Self.scaleHint(fileName: fileName) {
             weights.metadata["scale"] = String(hint)
         }
-        do { return try detect(weights) } catch { throw .architecture(error) }
+        return try detect(weights)
     }
 
     /// The scale a file name states: a word `x2` .. `x8` or `2x` .. `8x` (letters may follow, as in `x4plus`).

@@ -23,6 +23,27 @@ public struct DetectedModel: Sendable {
         self.builder = { () throws(ModelsError) -> Graph in try A.build(config, weights: weights) }
     }
 
+    /// Metadata keys of converted files.
+    public enum MetadataKey {
+        public static let architecture = "architecture"
+        public static let config = "config"
+        public static let scale = "scale"
+        public static let source = "source"
+        public static let convertedBy = "converted_by"
+    }
+
+    /// The safetensors metadata `enhance convert` writes; detection reads the configuration back from it.
+    public func conversionMetadata(source: String, convertedBy: String) -> [String: String] {
+        [MetadataKey.architecture: architecture, MetadataKey.config: configJSON, MetadataKey.scale: String(facts.scale),
+         MetadataKey.source: source, MetadataKey.convertedBy: convertedBy]
+    }
+
+    /// The configuration stored by `conversionMetadata`, when it names `A` and decodes.
+    static func storedConfig<A: Architecture>(_: A.Type, _ metadata: [String: String]) -> A.Config? {
+        guard metadata[MetadataKey.architecture] == A.name, let json = metadata[MetadataKey.config] else { return nil }
+        return try? JSONDecoder().decode(A.Config.self, from: Data(json.utf8))
+    }
+
     static func json<C: ArchitectureConfig>(_ config: C) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

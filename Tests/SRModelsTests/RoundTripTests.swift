@@ -31,6 +31,30 @@ struct RoundTripTests {
         _ = try graph.inferShapes(inputs: [Shape(c: detected.facts.inChannels, h: side, w: side)])
     }
 
+    @Test("a converted file's stored configuration supplies what shapes cannot tell, unless it contradicts them")
+    func storedConfig() throws {
+        var config = EDSR.Config(features: 4, blocks: 1, scale: 2)
+        config.residualScale = 0.1
+        let registry = ArchitectureRegistry.standard
+        var weights = StateDict()
+        var g = SeededGenerator(seed: 12)
+        for spec in EDSR.stateDictSpec(config) {
+            weights[spec.key] = WeightTensor(Tensor.random(dims: spec.shape, using: &g))
+        }
+        #expect(try registry.detect(weights).config(as: EDSR.self)?.residualScale == 1)
+        let converted = DetectedModel(architecture: EDSR.self, config: config, weights: weights)
+        let metadata = converted.conversionMetadata(source: "edsr.pth", convertedBy: "test")
+        let read = try registry.detect(try Safetensors.read(try Safetensors.encode(weights, metadata: metadata)))
+        #expect(read.config(as: EDSR.self) == config)
+        // A stored configuration whose tensors differ from the file's is ignored.
+        var other = config
+        other.blocks = 2
+        let stale = DetectedModel(architecture: EDSR.self, config: other, weights: weights)
+            .conversionMetadata(source: "edsr.pth", convertedBy: "test")
+        let reread = try registry.detect(try Safetensors.read(try Safetensors.encode(weights, metadata: stale)))
+        #expect(reread.config(as: EDSR.self)?.blocks == 1 && reread.config(as: EDSR.self)?.residualScale == 1)
+    }
+
     @Test("an unknown state dict is a named error that groups the unplaced keys by prefix, capped")
     func unknown() throws {
         var weights = StateDict()

@@ -66,10 +66,8 @@ public enum EDSR: Architecture {
         } else {
             throw .unsupported(architecture: name, detail: "upsample.0 has \(up0) outputs for \(first.out) features; expected 4x or 9x")
         }
-        var config = Config(inChannels: first.in, outChannels: last.out, features: first.out,
-                            blocks: try keys.count("body.", ".conv1.weight"), scale: scale)
-        if let r = weights.metadata["res_scale"].flatMap(Float.init) { config.residualScale = r }
-        return config
+        return Config(inChannels: first.in, outChannels: last.out, features: first.out,
+                      blocks: try keys.count("body.", ".conv1.weight"), scale: scale)
     }
 
     public static func stateDictSpec(_ c: Config) -> [TensorSpec] {

@@ -63,13 +63,9 @@ public enum SRResNet: Architecture {
         let first = try keys.conv("conv_block1.conv_block.0"), last = try keys.conv("conv_block3.conv_block.0")
         let small = try keys.conv("conv_block2.conv_block.0").kh
         let ups = try keys.count("subpixel_convolutional_blocks.", ".conv.weight")
-        var config = Config(inChannels: first.in, outChannels: last.out, features: first.out,
-                            blocks: try keys.count("residual_blocks.", ".conv_block1.conv_block.0.weight"),
-                            scale: 1 << ups, largeKernel: first.kh, smallKernel: small)
-        if let stored = weights.metadata["input_normalisation"].flatMap(Config.InputNormalisation.init(rawValue:)) {
-            config.inputNormalisation = stored
-        }
-        return config
+        return Config(inChannels: first.in, outChannels: last.out, features: first.out,
+                      blocks: try keys.count("residual_blocks.", ".conv_block1.conv_block.0.weight"),
+                      scale: 1 << ups, largeKernel: first.kh, smallKernel: small)
     }
 
     public static func stateDictSpec(_ c: Config) -> [TensorSpec] {
