@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "SRModels", dependencies: ["SRCore", "SRWeights"], swiftSettings: strict),
         .target(name: "SRImageIO", dependencies: ["SRCore", "VipsShim"], swiftSettings: strict),
         .target(name: "SREngine",
-                dependencies: ["SRCore", "SRWeights", "SRImageIO", "SRBackendReference", "SRBackendDNNL"],
+                dependencies: ["SRCore", "SRWeights", "SRModels", "SRImageIO", "SRBackendReference", "SRBackendDNNL"],
                 swiftSettings: strict),
         .target(name: "SRServer",
                 dependencies: ["SREngine", "SRImageIO",

@@ -7,7 +7,7 @@ extension Precision: ExpressibleByArgument {}
 
 /// Options shared by single-file and batch upscaling.
 struct UpscaleOptionsGroup: ParsableArguments {
-    @Option(name: .shortAndLong, help: "Model id (see `enhance models`) or a path to an ncnn .param file.")
+    @Option(name: .shortAndLong, help: "Model id (see `enhance models`), an ncnn .param file, or a PyTorch .pth/.pt or .safetensors file (architecture detected; see `enhance inspect`).")
     var model: String = ModelManifest.embedded.default
 
     @Option(name: .shortAndLong, help: ArgumentHelp(

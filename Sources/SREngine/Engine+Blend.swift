@@ -19,7 +19,8 @@ extension Engine {
             throw .invalidOption("cannot blend \(first.id) with \(second.id): \(error)")
         }
         return LoadedModel(id: "\(first.id)+\(second.id)@\(weight)", scale: first.scale, pipeline: first.pipeline,
-                           entry: first.entry, graph: graph, backend: backend, loadSeconds: 0)
+                           entry: first.entry, graph: graph, backend: backend, loadSeconds: 0, alignment: first.alignment,
+                           architecture: first.architecture)
     }
 
     /// The Real-CUGAN denoise levels installed for a scale, by strength: `no-denoise` 0, `denoise1x` 1, `denoise2x` 2,

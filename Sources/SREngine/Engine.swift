@@ -34,7 +34,7 @@ public final class Engine: Sendable {
         if let threads { DNNLBackend.setThreads(threads) }
     }
 
-    /// Loads (once) the model named by a manifest id or a `.param` path.
+    /// Loads (once) the model named by a manifest id, a `.param` path or a `.pth` / `.pt` / `.safetensors` path.
     public func model(_ idOrPath: String) throws(EngineError) -> LoadedModel {
         if let m = models.withLock({ $0[idOrPath] }) { return m }
         let resolved = try store.resolve(idOrPath)
@@ -51,7 +51,8 @@ public final class Engine: Sendable {
     public func tileSize(for model: LoadedModel, height: Int, width: Int, options: UpscaleOptions) throws(EngineError) -> Int? {
         if let t = options.tileSize { return t == 0 || (t >= height && t >= width) ? nil : max(t, 16) }
         let bytesPerPixel = try model.workspaceBytesPerPixel()
-        let plan = Pipelines.plan(model.pipeline, scale: model.scale, height: height, width: width)
+        let plan = Pipelines.plan(model.pipeline, scale: model.scale, height: height, width: width,
+                                  alignment: model.alignment)
         let s = Double(model.scale)
         func cost(_ tile: Int?) -> Double {
             let context = tile == nil ? 0 : options.context

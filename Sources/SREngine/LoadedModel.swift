@@ -1,6 +1,7 @@
 import Foundation
 public import SRCore
 import SRWeights
+import SRModels
 import Synchronization
 
 /// A model ready to run: its graph (with any host-side residual folded in), pipeline facts and compiled
@@ -11,6 +12,10 @@ public final class LoadedModel: Sendable {
     public let pipeline: ModelManifest.Pipeline
     public let entry: ModelManifest.Entry?
     public let graph: Graph
+    /// Network input sides must be multiples of this (pixel-unshuffle models); the pipeline pads to it.
+    public let alignment: Int
+    /// The architecture detected in a PyTorch / safetensors file (nil for ncnn models).
+    public let architecture: String?
     /// Seconds spent reading and converting the weights.
     public let loadSeconds: Double
     let backend: any Backend
@@ -29,25 +34,33 @@ public final class LoadedModel: Sendable {
     }
 
     init(id: String, scale: Int, pipeline: ModelManifest.Pipeline, entry: ModelManifest.Entry?, graph: Graph,
-         backend: any Backend, loadSeconds: Double) {
+         backend: any Backend, loadSeconds: Double, alignment: Int = 1, architecture: String? = nil) {
         self.id = id
         self.scale = scale
         self.pipeline = pipeline
         self.entry = entry
         self.graph = graph
+        self.alignment = alignment
+        self.architecture = architecture
         self.backend = backend
         self.loadSeconds = loadSeconds
         self.statistics = SharedStatistics(graph: graph)
     }
 
-    /// Reads an ncnn model and prepares its graph for `pipeline`.
+    /// Reads an ncnn model and prepares its graph for `pipeline`, or rebuilds the network of a PyTorch /
+    /// safetensors file from its detected architecture.
     static func load(_ resolved: ModelStore.Resolved, backend: any Backend) throws(EngineError) -> LoadedModel {
         let start = Date()
+        let paramPath: String, binPath: String
+        switch resolved.files {
+        case .ncnn(let param, let bin): (paramPath, binPath) = (param, bin)
+        case .weights(let path): return try loadWeights(resolved, path: path, backend: backend, start: start)
+        }
         let ncnn: NCNNModel
         do {
-            ncnn = try NCNNModel.load(param: resolved.paramPath, bin: resolved.binPath, output: resolved.entry?.blobs.output)
+            ncnn = try NCNNModel.load(param: paramPath, bin: binPath, output: resolved.entry?.blobs.output)
         } catch {
-            throw .modelFile(path: resolved.paramPath, underlying: error)
+            throw .modelFile(path: paramPath, underlying: .ncnn(error))
         }
         let pipeline = resolved.entry?.pipeline ?? .realesrgan
         var graph = ncnn.graph
@@ -58,7 +71,7 @@ public final class LoadedModel: Sendable {
             // Probe the native scale from shape inference.
             guard let shapes = try? graph.inferShapes(inputs: [Shape(c: 3, h: 64, w: 64)]),
                   let out = graph.outputs.first, shapes[out].h % 64 == 0, shapes[out].h == shapes[out].w else {
-                throw .invalidOption("cannot infer the scale of \(resolved.paramPath): its output is not an integer multiple of its input")
+                throw .invalidOption("cannot infer the scale of \(paramPath): its output is not an integer multiple of its input")
             }
             scale = shapes[out].h / 64
         }
@@ -67,6 +80,21 @@ public final class LoadedModel: Sendable {
         }
         return LoadedModel(id: resolved.id, scale: scale, pipeline: pipeline, entry: resolved.entry, graph: graph,
                            backend: backend, loadSeconds: Date().timeIntervalSince(start))
+    }
+
+    /// A weight file: detect the architecture, build its RGB graph, run it with the plain pipeline (no padding
+    /// beyond the alignment the network needs).
+    private static func loadWeights(_ resolved: ModelStore.Resolved, path: String, backend: any Backend,
+                                    start: Date) throws(EngineError) -> LoadedModel {
+        let detected: DetectedModel
+        let graph: Graph
+        do { detected = try ArchitectureRegistry.standard.load(path: path) } catch {
+            throw .modelFile(path: path, underlying: ModelFileError(error))
+        }
+        do { graph = try detected.imageGraph() } catch { throw .modelFile(path: path, underlying: .architecture(error)) }
+        return LoadedModel(id: resolved.id, scale: detected.facts.scale, pipeline: .plain, entry: nil, graph: graph,
+                           backend: backend, loadSeconds: Date().timeIntervalSince(start),
+                           alignment: detected.facts.alignment, architecture: detected.architecture)
     }
 
     /// The executable for `variant`, compiled on first use.

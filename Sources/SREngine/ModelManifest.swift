@@ -50,6 +50,9 @@ public struct ModelManifest: Codable, Sendable {
         case realesrgan
         /// Reflect-pad 18/14/19 px plus alignment, output starts at the image origin; x4 adds a nearest residual.
         case realcugan
+        /// No padding beyond rounding the size up to the network's alignment (reflected at the bottom and right):
+        /// networks loaded from PyTorch / safetensors files, as their reference inference code runs them.
+        case plain
     }
 
     /// The manifest compiled into this binary.

@@ -34,27 +34,51 @@ public struct ModelStore: Sendable {
         return true
     }
 
-    /// A model to load: a manifest id, or a path to an ncnn `.param` (with its `.bin` beside it).
+    /// A model to load: a manifest id, a path to an ncnn `.param` (with its `.bin` beside it), or a path to a
+    /// PyTorch / safetensors weight file whose architecture is detected from its keys.
     public struct Resolved: Sendable {
+        public enum Files: Sendable, Equatable {
+            case ncnn(param: String, bin: String)
+            /// A `.pth`, `.pt` or `.safetensors` file.
+            case weights(String)
+        }
         public var id: String
-        public var paramPath: String
-        public var binPath: String
+        public var files: Files
         public var entry: ModelManifest.Entry?
+
+        /// The file named in messages: the `.param` or the weight file.
+        public var path: String {
+            switch files {
+            case .ncnn(let param, _): param
+            case .weights(let path): path
+            }
+        }
     }
+
+    /// File extensions of weight files `-m` accepts besides ncnn `.param`.
+    public static let weightFileExtensions = ["pth", "pt", "safetensors"]
 
     public func resolve(_ idOrPath: String) throws(EngineError) -> Resolved {
         if let entry = manifest.entry(idOrPath) {
             guard isInstalled(idOrPath) else { throw .modelNotInstalled(id: idOrPath, directory: directory) }
-            return Resolved(id: idOrPath, paramPath: paramPath(idOrPath), binPath: binPath(idOrPath), entry: entry)
+            return Resolved(id: idOrPath, files: .ncnn(param: paramPath(idOrPath), bin: binPath(idOrPath)), entry: entry)
+        }
+        let ext = (idOrPath as NSString).pathExtension.lowercased()
+        if Self.weightFileExtensions.contains(ext) {
+            guard FileManager.default.fileExists(atPath: idOrPath) else {
+                throw .modelFile(path: idOrPath, underlying: .weights(.io(path: idOrPath, reason: "no such file")))
+            }
+            return Resolved(id: ((idOrPath as NSString).lastPathComponent as NSString).deletingPathExtension,
+                            files: .weights(idOrPath), entry: nil)
         }
         if idOrPath.hasSuffix(".param") || idOrPath.contains("/") {
             let param = idOrPath.hasSuffix(".param") ? idOrPath : idOrPath + ".param"
             let bin = String(param.dropLast(".param".count)) + ".bin"
             guard FileManager.default.fileExists(atPath: param) else {
-                throw .modelFile(path: param, underlying: .io(path: param, reason: "no such file"))
+                throw .modelFile(path: param, underlying: .ncnn(.io(path: param, reason: "no such file")))
             }
             let id = ((param as NSString).lastPathComponent as NSString).deletingPathExtension
-            return Resolved(id: id, paramPath: param, binPath: bin, entry: nil)
+            return Resolved(id: id, files: .ncnn(param: param, bin: bin), entry: nil)
         }
         throw .unknownModel(idOrPath, known: manifest.models.map(\.id))
     }

@@ -18,7 +18,8 @@ enum Pipelines {
         var originY: Int, originX: Int
     }
 
-    static func plan(_ pipeline: ModelManifest.Pipeline, scale: Int, height: Int, width: Int) -> Plan {
+    /// - Parameter alignment: the network's input-size multiple (`LoadedModel.alignment`; used by `.plain`).
+    static func plan(_ pipeline: ModelManifest.Pipeline, scale: Int, height: Int, width: Int, alignment: Int = 1) -> Plan {
         switch pipeline {
         case .realesrgan:
             let p = esrganPadding
@@ -27,6 +28,10 @@ enum Pipelines {
             let p = cuganPadding(scale: scale), m = cuganAlignment(scale: scale)
             let pb = p + ((height + m - 1) / m * m - height), pr = p + ((width + m - 1) / m * m - width)
             return Plan(top: p, left: p, bottom: pb, right: pr, originY: 0, originX: 0)
+        case .plain:
+            let m = max(alignment, 1)
+            return Plan(top: 0, left: 0, bottom: (height + m - 1) / m * m - height, right: (width + m - 1) / m * m - width,
+                        originY: 0, originX: 0)
         }
     }
 

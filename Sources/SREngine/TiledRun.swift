@@ -95,7 +95,8 @@ struct TiledRun {
     private func network(_ window: Tensor, statistics: [Tensor]?) throws -> Tensor {
         if options.cancellation?.isCancelled == true { throw EngineError.cancelled }
         let s = model.scale
-        let plan = Pipelines.plan(model.pipeline, scale: s, height: window.shape.h, width: window.shape.w)
+        let plan = Pipelines.plan(model.pipeline, scale: s, height: window.shape.h, width: window.shape.w,
+                                  alignment: model.alignment)
         let input = Pipelines.pad(window, plan)
         let raw = if let statistics {
             try model.run(.withStatistics(input.shape), inputs: [input] + statistics)[0]
@@ -126,7 +127,8 @@ struct TiledRun {
                     let (window, _, _) = self.window(y0: y0, x0: x0, height: th, width: tw)
                     let t = transform.apply(window)
                     let input = Pipelines.pad(t, Pipelines.plan(model.pipeline, scale: model.scale,
-                                                                 height: t.shape.h, width: t.shape.w))
+                                                                 height: t.shape.h, width: t.shape.w,
+                                                                 alignment: model.alignment))
                     let pooled = try model.run(.stage(k, input.shape), inputs: [input] + values)[0]
                     dims = pooled.dims
                     if sum == nil { sum = pooled.data } else { for i in pooled.data.indices { sum![i] += pooled.data[i] } }
