@@ -5,7 +5,8 @@ public struct EnhanceCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "enhance",
         abstract: "Upscale images with real super-resolution networks (Real-ESRGAN, Real-CUGAN, SPAN) on the CPU.",
-        subcommands: [UpscaleCommand.self, ServeCommand.self, ModelsCommand.self, BenchCommand.self],
+        subcommands: [UpscaleCommand.self, ServeCommand.self, ModelsCommand.self, InspectCommand.self, ConvertCommand.self,
+                      BenchCommand.self],
         defaultSubcommand: nil
     )
 

@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import SREngine
+
+extension ModelStore.StorageType: ExpressibleByArgument {}
+
+struct ConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert",
+        abstract: "Convert a PyTorch checkpoint or a safetensors file into a clean .safetensors model file.",
+        discussion: """
+        The input's architecture is detected as `upscale -m FILE` does; the output holds the network's tensors \
+        under their canonical names (training wrappers such as params_ema, `module.` prefixes and the original \
+        ESRGAN key names are removed) and metadata: architecture, config (JSON), scale, source and converted_by, \
+        which detection reads back. PyTorch files are read by a restricted unpickler that never runs code. \
+        ncnn sources (.param/.bin) are not convertible yet: their graph carries no PyTorch names.
+        """
+    )
+
+    @Argument(help: "A .pth, .pt or .safetensors file.")
+    var input: String
+
+    @Argument(help: "The .safetensors file to write (replaced if it exists).")
+    var output: String
+
+    @Option(help: "Store floating-point tensors as f32, f16 or bf16 (default: as in the input).")
+    var dtype: ModelStore.StorageType?
+
+    @Flag(name: .shortAndLong, help: "Print nothing but errors.")
+    var quiet = false
+
+    func validate() throws {
+        guard (output as NSString).pathExtension.lowercased() == "safetensors" else {
+            throw ValidationError("the output must end in .safetensors, got '\(output)'")
+        }
+    }
+
+    func run() throws {
+        let report = try ModelStore().convert(input, to: output, storage: dtype)
+        if !quiet {
+            print("wrote \(output): \(report.architecture) x\(report.scale), \(report.tensors) tensors, "
+                  + InspectCommand.megabytes(report.bytes))
+        }
+    }
+}

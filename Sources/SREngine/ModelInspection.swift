@@ -1,0 +1,164 @@
+import Foundation
+public import SRCore
+public import SRWeights
+public import SRModels
+
+/// What `enhance inspect` reports about a model: a PyTorch / safetensors weight file, an ncnn `.param` or an
+/// installed model id.
+public struct ModelReport: Sendable {
+    public var path: String
+    /// `safetensors`, `pytorch`, `pytorch-legacy` or `ncnn`.
+    public var format: String
+    /// The detected architecture (weight files) or the manifest's (ncnn models; `ncnn graph` for unknown ones).
+    public var architecture: String
+    /// `upscaler`, `discriminator` or `feature-extractor`.
+    public var kind: String
+    /// Hyper-parameters as JSON with sorted keys (weight files only).
+    public var configJSON: String?
+    public var scale: Int
+    public var inChannels: Int
+    public var outChannels: Int
+    /// Input sides are padded to a multiple of this.
+    public var alignment: Int
+    public var fixedInputSize: Int?
+    /// Trainable values (batch-norm statistics excluded).
+    public var parameters: Int
+    /// Multiply-accumulates per output pixel (upscalers) or per input pixel (other kinds).
+    public var macsPerPixel: Double
+    /// Tensors stored in the file (ncnn: weight blocks).
+    public var tensors: Int
+    /// Stored tensors per element type.
+    public var dtypes: [String: Int]
+    public var metadata: [String: String]
+    public var bytes: Int
+
+    /// The report as a JSON object (the configuration as a nested object).
+    public var jsonObject: [String: Any] {
+        var o: [String: Any] = [
+            "path": path, "format": format, "architecture": architecture, "kind": kind, "scale": scale,
+            "inChannels": inChannels, "outChannels": outChannels, "alignment": alignment, "parameters": parameters,
+            "macsPerPixel": macsPerPixel, "tensors": tensors, "dtypes": dtypes, "metadata": metadata, "bytes": bytes,
+        ]
+        if let configJSON, let config = try? JSONSerialization.jsonObject(with: Data(configJSON.utf8)) { o["config"] = config }
+        if let fixedInputSize { o["fixedInputSize"] = fixedInputSize }
+        return o
+    }
+}
+
+extension ModelStore {
+    /// Reads the model named by `idOrPath` (as `-m` accepts it) and reports what it is, without running it.
+    public func inspect(_ idOrPath: String) throws(EngineError) -> ModelReport {
+        let resolved = try resolve(idOrPath)
+        switch resolved.files {
+        case .weights(let path): return try Self.inspectWeights(path)
+        case .ncnn(let param, let bin): return try inspectNCNN(resolved, param: param, bin: bin)
+        }
+    }
+
+    static func inspectWeights(_ path: String) throws(EngineError) -> ModelReport {
+        let raw: StateDict
+        let format: WeightFile.Format
+        do {
+            raw = try WeightFile.load(path: path)
+            let head = FileHandle(forReadingAtPath: path).map { h in defer { try? h.close() }; return h.readData(ofLength: 262) }
+            format = try WeightFile.sniff(head ?? Data())
+        } catch {
+            throw .modelFile(path: path, underlying: .weights(error))
+        }
+        let detected: DetectedModel
+        do { detected = try ArchitectureRegistry.standard.detect(raw, fileName: path) } catch {
+            throw .modelFile(path: path, underlying: .architecture(error))
+        }
+        let macs: Double
+        do { macs = try detected.macsPerPixel() } catch { throw .backend("cannot measure \(path): \(error)") }
+        var dtypes: [String: Int] = [:]
+        for entry in raw.entries { dtypes[entry.tensor.dtype.rawValue, default: 0] += 1 }
+        let f = detected.facts
+        return ModelReport(path: path, format: format.rawValue, architecture: detected.architecture, kind: f.kind.rawValue,
+                           configJSON: detected.configJSON, scale: f.scale, inChannels: f.inChannels,
+                           outChannels: f.outChannels, alignment: f.alignment, fixedInputSize: f.fixedInputSize,
+                           parameters: detected.parameterCount, macsPerPixel: macs, tensors: raw.count, dtypes: dtypes,
+                           metadata: raw.metadata, bytes: Self.fileSize(path))
+    }
+
+    private func inspectNCNN(_ resolved: Resolved, param: String, bin: String) throws(EngineError) -> ModelReport {
+        let model: NCNNModel
+        do { model = try NCNNModel.load(param: param, bin: bin, output: resolved.entry?.blobs.output) } catch {
+            throw .modelFile(path: param, underlying: .ncnn(error))
+        }
+        let side = 64
+        let graph = model.graph
+        let shapes = try? graph.inferShapes(inputs: [Shape(c: 3, h: side, w: side)])
+        let out = shapes.flatMap { s in graph.outputs.first.map { s[$0] } }
+        let scale = resolved.entry?.scale ?? out.map { $0.h / side } ?? 1
+        let macs = (try? graph.multiplyAccumulates(inputs: [Shape(c: 3, h: side, w: side)])) ?? 0
+        var parameters = 0, tensors = 0
+        for node in graph.nodes {
+            var sizes: [Int] = []
+            switch node.op {
+            case .conv2d(let p):
+                sizes = [p.weight.count, p.bias?.count ?? 0]
+                if case .prelu(let s)? = p.activation { sizes.append(s.count) }
+            case .deconv2d(let p): sizes = [p.weight.count, p.bias?.count ?? 0]
+            case .linear(let l): sizes = [l.weight.count, l.bias?.count ?? 0]
+            case .activation(.prelu(let s)): sizes = [s.count]
+            case .constant(let t): sizes = [t.count]
+            default: break
+            }
+            parameters += sizes.reduce(0, +)
+            tensors += sizes.filter { $0 > 0 }.count
+        }
+        return ModelReport(path: param, format: "ncnn", architecture: resolved.entry?.architecture ?? "ncnn graph",
+                           kind: ModelKind.upscaler.rawValue, configJSON: nil, scale: scale, inChannels: 3,
+                           outChannels: out?.c ?? 3, alignment: 1, fixedInputSize: nil, parameters: parameters,
+                           macsPerPixel: Double(macs) / Double(side * scale * side * scale), tensors: tensors,
+                           dtypes: [:], metadata: [:], bytes: Self.fileSize(param) + Self.fileSize(bin))
+    }
+
+    static func fileSize(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+    }
+
+    /// Element types `convert` can store floating-point tensors as.
+    public enum StorageType: String, Sendable, CaseIterable {
+        case f32, f16, bf16
+
+        var dtype: WeightDType {
+            switch self {
+            case .f32: .f32
+            case .f16: .f16
+            case .bf16: .bf16
+            }
+        }
+    }
+
+    /// Converts a PyTorch / safetensors weight file to a safetensors file Enhance (and the safetensors library)
+    /// reads: the network's tensors under their canonical names, optionally stored as `storage`, with metadata
+    /// naming the architecture, its configuration, the scale, the source file and the converter.
+    /// - Throws: `EngineError.invalidOption` for ncnn sources (their graph has no PyTorch names to write) or when
+    ///   `output` is the input; `.modelFile` when the input cannot be read or recognised or the output written.
+    @discardableResult
+    public func convert(_ idOrPath: String, to output: String, storage: StorageType? = nil) throws(EngineError) -> ModelReport {
+        let resolved = try resolve(idOrPath)
+        guard case .weights(let path) = resolved.files else {
+            throw .invalidOption("\(resolved.path) is an ncnn model; only PyTorch (.pth, .pt) and .safetensors files can be converted for now")
+        }
+        guard (output as NSString).pathExtension.lowercased() == "safetensors" else {
+            throw .invalidOption("the output must be a .safetensors file, got '\(output)'")
+        }
+        let canonical = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
+        guard canonical(path) != canonical(output) else {
+            throw .invalidOption("refusing to overwrite the input '\(path)'; choose another output file")
+        }
+        let detected: DetectedModel
+        do { detected = try ArchitectureRegistry.standard.load(path: path) } catch {
+            throw .modelFile(path: path, underlying: ModelFileError(error))
+        }
+        let metadata = detected.conversionMetadata(source: (path as NSString).lastPathComponent,
+                                                   convertedBy: "enhance convert")
+        do { try Safetensors.write(detected.weights, metadata: metadata, to: output, dtype: storage?.dtype) } catch {
+            throw .modelFile(path: output, underlying: .weights(error))
+        }
+        return try Self.inspectWeights(output)
+    }
+}
