@@ -24,7 +24,14 @@ public struct ArchitectureRegistry: Sendable {
                    A.stateDictSpec(stored) == A.stateDictSpec(config) {
                     config = stored
                 }
-                try ArchitectureRegistry.validate(weights, against: A.stateDictSpec(config), architecture: A.name)
+                do throws(ModelsError) {
+                    try ArchitectureRegistry.validate(weights, against: A.stateDictSpec(config), architecture: A.name)
+                } catch {
+                    // Most tensors belong elsewhere: a different network that shares a few module names
+                    // (SwinIR also has conv_first and conv_after_body), not a variant of this one.
+                    if case .unplacedKeys(_, _, let count) = error, 2 * count > weights.count { return nil }
+                    throw error
+                }
                 return DetectedModel(architecture: A.self, config: config, weights: weights)
             }
             random = { g in

@@ -68,7 +68,8 @@ public struct KeyGroup: Sendable, Equatable, Codable {
     /// `a.#.b (3), c.weight, ... and 4 more groups`, capped at `listLimit` groups.
     public static func summary(_ groups: [KeyGroup]) -> String {
         var parts = groups.prefix(listLimit).map { $0.count == 1 ? $0.example : "\($0.pattern) (\($0.count))" }
-        if groups.count > listLimit { parts.append("and \(groups.count - listLimit) more groups") }
+        let more = groups.count - listLimit
+        if more > 0 { parts.append("and \(more) more group\(more == 1 ? "" : "s")") }
         return parts.isEmpty ? "none" : parts.joined(separator: ", ")
     }
 }

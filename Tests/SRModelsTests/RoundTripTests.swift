@@ -72,6 +72,31 @@ struct RoundTripTests {
         }
     }
 
+    @Test("a network that shares a few module names with a known one is unknown, not a broken variant")
+    func sharedNames() throws {
+        var weights = StateDict()
+        func conv(_ key: String, _ o: Int, _ i: Int) {
+            weights[key + ".weight"] = WeightTensor(shape: [o, i, 3, 3], floats: [Float](repeating: 0, count: o * i * 9))
+            weights[key + ".bias"] = WeightTensor(shape: [o], floats: [Float](repeating: 0, count: o))
+        }
+        // SwinIR: conv_first, conv_after_body, upsample.0 and conv_last like EDSR, transformer layers instead of body.
+        conv("conv_first", 4, 3)
+        for l in 0..<2 { for b in 0..<3 { for t in ["norm1", "attn.qkv", "attn.proj", "mlp.fc1"] {
+            weights["layers.\(l).residual_group.blocks.\(b).\(t).weight"] = WeightTensor(shape: [4], floats: [0, 0, 0, 0])
+        } } }
+        conv("body.0.conv1", 4, 4)
+        conv("body.0.conv2", 4, 4)
+        conv("conv_after_body", 4, 4)
+        conv("upsample.0", 16, 4)
+        conv("conv_last", 3, 4)
+        #expect {
+            try ArchitectureRegistry.standard.detect(weights)
+        } throws: { error in
+            guard case ModelsError.unknownArchitecture(let groups, _, _) = error else { return false }
+            return groups.contains { $0.pattern == "layers.#.residual_group.blocks.#.attn.qkv.weight" && $0.count == 6 }
+        }
+    }
+
     @Test("a tensor of the wrong shape is a named error with the key and both shapes")
     func wrongShape() throws {
         var g = SeededGenerator(seed: 7)

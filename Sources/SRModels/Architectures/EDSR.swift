@@ -50,8 +50,8 @@ public enum EDSR: Architecture {
 
     public static func detect(_ weights: StateDict) throws(ModelsError) -> Config? {
         let keys = KeyReader(architecture: name, weights: weights)
-        guard keys.has("conv_first.weight"), keys.has("conv_after_body.weight"), keys.has("upsample.0.weight"),
-              keys.has("conv_last.weight") else { return nil }
+        guard keys.has("conv_first.weight"), keys.has("body.0.conv1.weight"), keys.has("conv_after_body.weight"),
+              keys.has("upsample.0.weight"), keys.has("conv_last.weight") else { return nil }
         let first = try keys.conv("conv_first"), last = try keys.conv("conv_last")
         let ups = keys.indices("upsample.", ".weight")
         guard ups == Array(stride(from: 0, to: 2 * ups.count, by: 2)) else {
@@ -114,7 +114,7 @@ public enum EDSR: Architecture {
     }
 
     public static func randomConfig(using g: inout SeededGenerator) -> Config {
-        Config(features: Int.random(in: 2...8, using: &g), blocks: Int.random(in: 0...3, using: &g),
+        Config(features: Int.random(in: 2...8, using: &g), blocks: Int.random(in: 1...3, using: &g),
                scale: [2, 3, 4, 8].randomElement(using: &g)!)
     }
 }
