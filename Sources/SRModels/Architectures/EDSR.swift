@@ -91,8 +91,7 @@ public enum EDSR: Architecture {
         // BasicSR builds the mean from rgb_mean only for 3-channel models; others use no shift.
         let meanIn = c.inChannels == 3 ? c.rgbMean : [Float](repeating: 0, count: c.inChannels)
         let meanOut = c.outChannels == 3 ? c.rgbMean : [Float](repeating: 0, count: c.outChannels)
-        x = b.channelAffine(x, scale: Array(repeating: c.imageRange, count: c.inChannels),
-                            shift: meanIn.map { -$0 * c.imageRange }, name: "sub_mean")
+        x = b.normalise(x, channels: c.inChannels, mean: meanIn, std: [1 / c.imageRange], name: "sub_mean")
         let head = try b.conv("conv_first", x)
         var feat = head
         for i in 0..<c.blocks { feat = try MSRResNet.residualBlock(&b, "body.\(i)", feat, scale: c.residualScale) }

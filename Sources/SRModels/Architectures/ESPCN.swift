@@ -36,8 +36,7 @@ public enum ESPCN: Architecture {
             return nil
         }
         let a = try keys.conv("first_part.0"), b = try keys.conv("first_part.2"), c = try keys.conv("last_part.0")
-        let s = SRVGGNetCompact.intSqrt(c.out / max(a.in, 1))
-        guard a.in > 0, s * s * a.in == c.out else {
+        guard let s = KeyReader.shuffleFactor(outputs: c.out, channels: a.in) else {
             throw .unsupported(architecture: name, detail: "last_part.0 has \(c.out) outputs, not \(a.in) x scale²")
         }
         return Config(channels: a.in, features: a.out, middle: b.out, scale: s, kernels: [a.kh, b.kh, c.kh])

@@ -59,8 +59,7 @@ public enum SPAN: Architecture {
         let first = try keys.conv(branches ? "conv_1.sk" : "conv_1.eval_conv")
         let up = try keys.conv("upsampler.0")
         let out = first.in
-        let s = SRVGGNetCompact.intSqrt(up.out / max(out, 1))
-        guard out > 0, s * s * out == up.out else {
+        guard let s = KeyReader.shuffleFactor(outputs: up.out, channels: out) else {
             throw .unsupported(architecture: name, detail: "upsampler.0 has \(up.out) outputs, not \(out) x scale²")
         }
         let gain = branches ? try keys.conv("conv_1.conv.0").out / max(first.in, 1) : 2
@@ -98,9 +97,7 @@ public enum SPAN: Architecture {
         var b = NetworkBuilder(architecture: name, weights: weights)
         var x = b.input()
         if c.normalise {
-            let mean = (0..<c.inChannels).map { EDSR.div2kMean[$0 % 3] }
-            x = b.channelAffine(x, scale: Array(repeating: 255, count: c.inChannels), shift: mean.map { -$0 * 255 },
-                                name: "normalise")
+            x = b.normalise(x, channels: c.inChannels, mean: EDSR.div2kMean, std: [1 / 255], name: "normalise")
         }
         func conv3XC(_ key: String, _ input: ValueID, activation: Activation? = nil) throws(ModelsError) -> ValueID {
             let (w, bias) = try reparameterised(b, key, c)

@@ -54,8 +54,6 @@ public enum SRResNet: Architecture {
     }
 
     public static let name = "SRResNet"
-    static let imagenetMean: [Float] = [0.485, 0.456, 0.406]
-    static let imagenetStd: [Float] = [0.229, 0.224, 0.225]
 
     public static func detect(_ weights: StateDict) throws(ModelsError) -> Config? {
         let keys = KeyReader(architecture: name, weights: weights)
@@ -96,9 +94,8 @@ public enum SRResNet: Architecture {
         var x = b.input()
         switch c.inputNormalisation {
         case .imagenet:
-            let n = c.inChannels
-            let std = (0..<n).map { imagenetStd[$0 % 3] }, mean = (0..<n).map { imagenetMean[$0 % 3] }
-            x = b.channelAffine(x, scale: std.map { 1 / $0 }, shift: (0..<n).map { -mean[$0] / std[$0] }, name: "normalise")
+            x = b.normalise(x, channels: c.inChannels, mean: NetworkBuilder.imagenetMean, std: NetworkBuilder.imagenetStd,
+                            name: "normalise")
         case .minusOneToOne:
             x = b.add(.activation(.linear(scale: 2, shift: -1)), [x], name: "normalise")
         case .zeroToOne:

@@ -54,19 +54,13 @@ public enum SRVGGNetCompact: Architecture {
         let first = try keys.conv("body.0"), last = try keys.conv("body.\(convs.last!)")
         let activation: Config.ActivationType = keys.has("body.1.weight") ? .prelu : .relu
         // out·s² with out = in (an RGB or luma model), else 3 or 1.
-        let candidates = [first.in, 3, 1]
-        guard let out = candidates.first(where: { c in
-            last.out % c == 0 && isSquare(last.out / c)
-        }) else {
+        guard let (out, scale) = [first.in, 3, 1].lazy
+            .compactMap({ c in KeyReader.shuffleFactor(outputs: last.out, channels: c).map { (c, $0) } }).first else {
             throw .unsupported(architecture: name, detail: "the last convolution's \(last.out) outputs are not channels x scale²")
         }
-        let scale = intSqrt(last.out / out)
         return Config(inChannels: first.in, outChannels: out, features: first.out, convolutions: convs.count - 2,
                       scale: scale, activation: activation)
     }
-
-    static func isSquare(_ n: Int) -> Bool { n > 0 && intSqrt(n) * intSqrt(n) == n }
-    static func intSqrt(_ n: Int) -> Int { Int(Double(n).squareRoot().rounded()) }
 
     public static func stateDictSpec(_ c: Config) -> [TensorSpec] {
         let nf = c.features

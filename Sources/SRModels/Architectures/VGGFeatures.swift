@@ -110,9 +110,8 @@ public enum VGGFeatures: Architecture {
         var b = NetworkBuilder(architecture: name, weights: weights)
         var x = b.input()
         if c.inputNormalisation {
-            let n = c.inChannels
-            let std = (0..<n).map { SRResNet.imagenetStd[$0 % 3] }, mean = (0..<n).map { SRResNet.imagenetMean[$0 % 3] }
-            x = b.channelAffine(x, scale: std.map { 1 / $0 }, shift: (0..<n).map { -mean[$0] / std[$0] }, name: "normalise")
+            x = b.normalise(x, channels: c.inChannels, mean: NetworkBuilder.imagenetMean, std: NetworkBuilder.imagenetStd,
+                            name: "normalise")
         }
         var i = 0
         while i <= last {

@@ -43,6 +43,13 @@ struct KeyReader {
         return found.count
     }
 
+    /// The factor `s` of a pixel-shuffle convolution with `outputs` = `channels`·s², or nil when there is none.
+    static func shuffleFactor(outputs: Int, channels: Int) -> Int? {
+        guard channels > 0, outputs % channels == 0, outputs > 0 else { return nil }
+        let s = Int(Double(outputs / channels).squareRoot().rounded())
+        return s * s * channels == outputs ? s : nil
+    }
+
     /// Throws unless `key` has `expected` shape.
     func expect(_ key: String, _ expected: [Int]) throws(ModelsError) {
         let s = try shape(key)

@@ -112,11 +112,17 @@ public struct NetworkBuilder {
         graph.add(.resize(Resize(mode: .nearest, scaleH: Float(factor), scaleW: Float(factor))), [x], name: name)
     }
 
-    /// `(x - mean[c]) * scale[c]` per channel, as a depthwise 1x1 convolution.
-    public mutating func channelAffine(_ x: ValueID, scale: [Float], shift: [Float], name: String) -> ValueID {
-        let c = scale.count
-        return graph.add(.conv2d(Conv2d(weight: Tensor(dims: [c, 1, 1, 1], data: scale), bias: shift, groups: c)),
-                         [x], name: name)
+    /// torchvision's ImageNet statistics, for networks trained on normalised input.
+    public static let imagenetMean: [Float] = [0.485, 0.456, 0.406]
+    public static let imagenetStd: [Float] = [0.229, 0.224, 0.225]
+
+    /// `(x - mean[c]) / std[c]` over `channels` channels (the statistics repeat every `mean.count` channels), as a
+    /// depthwise 1x1 convolution.
+    public mutating func normalise(_ x: ValueID, channels: Int, mean: [Float], std: [Float], name: String) -> ValueID {
+        let scale = (0..<channels).map { 1 / std[$0 % std.count] }
+        let shift = (0..<channels).map { -mean[$0 % mean.count] / std[$0 % std.count] }
+        return graph.add(.conv2d(Conv2d(weight: Tensor(dims: [channels, 1, 1, 1], data: scale), bias: shift,
+                                        groups: channels)), [x], name: name)
     }
 
     /// Finishes the graph with `output` as its only output. (Mutating, so that an argument which adds nodes is
