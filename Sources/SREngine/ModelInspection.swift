@@ -1,7 +1,7 @@
 import Foundation
-public import SRCore
-public import SRWeights
-public import SRModels
+import SRCore
+import SRWeights
+import SRModels
 
 /// What `enhance inspect` reports about a model: a PyTorch / safetensors weight file, an ncnn `.param` or an
 /// installed model id.
