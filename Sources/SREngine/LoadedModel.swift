@@ -82,8 +82,8 @@ public final class LoadedModel: Sendable {
                            backend: backend, loadSeconds: Date().timeIntervalSince(start))
     }
 
-    /// A weight file: detect the architecture, build its RGB graph, run it with the plain pipeline (no padding
-    /// beyond the alignment the network needs).
+    /// A weight file: detect the architecture, build its RGB graph, and run it with the padding its family's
+    /// official tools use (plain: none beyond the alignment the network needs).
     private static func loadWeights(_ resolved: ModelStore.Resolved, path: String, backend: any Backend,
                                     start: Date) throws(EngineError) -> LoadedModel {
         let detected: DetectedModel
@@ -92,7 +92,11 @@ public final class LoadedModel: Sendable {
             throw .modelFile(path: path, underlying: ModelFileError(error))
         }
         do { graph = try detected.imageGraph() } catch { throw .modelFile(path: path, underlying: .architecture(error)) }
-        return LoadedModel(id: resolved.id, scale: detected.facts.scale, pipeline: .plain, entry: nil, graph: graph,
+        // The Real-ESRGAN family runs with the 10-pixel reflect padding of its official tools (so a .pth gives the
+        // same pixels as the matching ncnn model, borders included); others without padding.
+        let esrganFamily = ["RRDBNet", "SRVGGNetCompact", "SPAN"].contains(detected.architecture)
+        let pipeline: ModelManifest.Pipeline = esrganFamily && detected.facts.alignment == 1 ? .realesrgan : .plain
+        return LoadedModel(id: resolved.id, scale: detected.facts.scale, pipeline: pipeline, entry: nil, graph: graph,
                            backend: backend, loadSeconds: Date().timeIntervalSince(start),
                            alignment: detected.facts.alignment, architecture: detected.architecture)
     }
