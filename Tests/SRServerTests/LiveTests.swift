@@ -53,13 +53,19 @@ struct LiveTests {
             try await waitReady(client)
             let port = try #require(client.port)
             let image = try png(width: 400, height: 300)
-            try await blocking {
+            let connection = try await blocking { () throws -> RawConnection in
                 let c = try RawConnection(port: port)
                 c.send(Array(("POST /v1/upscale?tta=true&tile=32 HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n" +
                               "X-Request-Id: gone-1\r\nContent-Length: \(image.count)\r\n\r\n").utf8) + image)
-                Thread.sleep(forTimeInterval: 0.7)
-                // c goes out of scope: the socket closes with the job still running.
+                return c
             }
+            // Hang up once the job runs (on a loaded machine that can take a while).
+            for _ in 0..<300 {
+                let s = try await client.execute(uri: "/v1/jobs/gone-1", method: .get).json["state"] as? String
+                if s == "running" { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            connection.close()
             var state = ""
             let start = ContinuousClock.now
             while ContinuousClock.now - start < .seconds(30) {

@@ -61,7 +61,7 @@ func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr
 struct ServeProcessTests {
     @Test("SIGTERM: readiness fails at once, the request in flight finishes, the process exits 0")
     func gracefulDrain() async throws {
-        let server = try ServeProcess(["--drain-delay", "3"])
+        let server = try ServeProcess(["--drain-delay", "5"])
         let image = try png(width: 96, height: 72)
         // The request in flight runs on its own thread and is fully sent before the signal.
         let sent = DispatchSemaphore(value: 0)
@@ -74,11 +74,16 @@ struct ServeProcessTests {
                 return RawConnection.parse(c.receive())
             }
         }
-        try await blocking { sent.wait() }
-        try await Task.sleep(for: .milliseconds(200))
-        kill(server.process.processIdentifier, SIGTERM)
-        try await Task.sleep(for: .milliseconds(300))
-        let ready = try await blocking { try RawConnection.request(port: server.port, method: "GET", path: "/readyz") }
+        // Signal and probe from one plain thread: Swift Testing's cooperative threads (two on this machine) may be
+        // busy with other suites for seconds, longer than the drain delay.
+        let pid = server.process.processIdentifier, port = server.port
+        let ready = try await blocking { () throws -> (status: Int, head: String, body: [UInt8]) in
+            sent.wait()
+            Thread.sleep(forTimeInterval: 0.2)
+            kill(pid, SIGTERM)
+            Thread.sleep(forTimeInterval: 0.3)
+            return try RawConnection.request(port: port, method: "GET", path: "/readyz")
+        }
         #expect(ready.status == 503 && String(decoding: ready.body, as: UTF8.self).contains("draining"))
         let answer = try await inflight.value
         #expect(answer.status == 200, "\(answer.head)")

@@ -102,8 +102,8 @@ func imageSize(_ bytes: [UInt8]) throws -> (Int, Int) {
 // MARK: Raw sockets (live tests: several connections at once, hang-ups, Expect: 100-continue)
 
 /// One HTTP/1.1 exchange on its own TCP connection, with control over when the body goes and when to hang up.
-final class RawConnection {
-    let fd: Int32
+final class RawConnection: @unchecked Sendable {
+    private(set) var fd: Int32
 
     init(port: Int) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -116,10 +116,16 @@ final class RawConnection {
         let r = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard r == 0 else { close(fd); throw POSIXError(.ECONNREFUSED) }
+        guard r == 0 else { Glibc.close(fd); throw POSIXError(.ECONNREFUSED) }
     }
 
-    deinit { close(fd) }
+    deinit { close() }
+
+    /// Closes the socket (the peer sees the connection end).
+    func close() {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+    }
 
     func send(_ bytes: [UInt8]) {
         var off = 0
