@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything (apt packages, all 20 models, Swagger UI assets), builds and runs the whole test suite:
 # the Swift tests, then the live server checks (load test, OpenAPI fuzzing with Schemathesis, the web page in
-# headless Chromium). With arguments, only `swift test ARGS` runs after the build.
+# headless Chromium), the offline validation of the Kubernetes manifests and a build + smoke test of the container
+# image with podman (about 15 minutes cold, most of it the release build). With arguments, only `swift test ARGS` runs after the build.
 #
 #   scripts/test.sh [SWIFT_TEST_ARGS...]
 set -euo pipefail
@@ -27,5 +28,11 @@ BASE_URL="http://127.0.0.1:$port" bash scripts/schemathesis_check.sh
 kill $server; wait $server || true
 trap - EXIT
 
+echo "== Kubernetes manifests against the API schemas (offline)"
+bash scripts/validate_k8s.sh
+
 echo "== the web page in headless Chromium"
 ENHANCE_BIN=.build/debug/enhance bash scripts/browser_test.sh
+
+echo "== the container image (podman, release build, smoke test)"
+bash scripts/container_test.sh

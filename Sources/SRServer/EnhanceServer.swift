@@ -43,7 +43,7 @@ public final class EnhanceServer: Sendable {
 
     var isDraining: Bool { draining.withLock { $0 } || queue.isDraining }
 
-    /// Marks the server as draining: `/readyz` answers 503 and new upscales are refused.
+    /// Marks the server as draining: `/readyz` answers 503 while requests are still served (the drain delay).
     public func beginDraining() { draining.withLock { $0 = true } }
 
     // MARK: Application
@@ -221,7 +221,8 @@ public final class EnhanceServer: Sendable {
     // MARK: Upscale
 
     func upscale(_ request: Request, _ context: EnhanceContext, max: Bool) async throws -> Response {
-        if isDraining { throw APIError.draining }
+        // During --drain-delay only readiness fails (the load balancer stops sending); jobs are still served.
+        if queue.isDraining { throw APIError.draining }
         guard queue.isReady else {
             if queue.hasFailedWorkers {
                 throw APIError(.serviceUnavailable, "not_ready",

@@ -98,6 +98,9 @@ public final class InferenceQueue: Sendable, Service {
         logger.info("draining: no new jobs are accepted")
     }
 
+    /// Refuses new jobs from now on (what graceful shutdown does; tests call it directly).
+    public func markDraining() { state.withLock { $0.draining = true } }
+
     /// Stops the worker threads once the jobs they hold are done (tests; the process exit does it otherwise).
     public func stop() {
         state.withLock { $0.stopped = true }

@@ -283,7 +283,7 @@ struct RouterTests {
         }
     }
 
-    @Test("while draining, readiness fails and new upscales get 503")
+    @Test("during the drain delay readiness fails and upscales are still served; a draining queue refuses with 503")
     func draining() async throws {
         let server = try makeServer()
         try await server.application().test(.router) { client in
@@ -291,9 +291,18 @@ struct RouterTests {
             server.beginDraining()
             let ready = try await call(client, .get, "/readyz")
             #expect(ready.status == .serviceUnavailable && ready.json["status"] as? String == "draining")
+            let served = try await call(client, .post, "/v1/upscale", headers: [.contentType: "image/png"], body: try png())
+            #expect(served.status == .ok)
+            #expect(try await call(client, .get, "/healthz").status == .ok)
+        }
+        // The queue drains when the application shuts down (after the delay): then new jobs get 503.
+        let closing = try makeServer()
+        try await closing.application().test(.router) { client in
+            try await waitReady(client)
+            closing.queue.stop()
+            closing.queue.markDraining()
             let r = try await call(client, .post, "/v1/upscale", headers: [.contentType: "image/png"], body: try png())
             #expect(r.status == .serviceUnavailable && r.json["error"] as? String == "draining")
-            #expect(try await call(client, .get, "/healthz").status == .ok)
         }
     }
 
