@@ -53,7 +53,7 @@ public final class EnhanceServer: Sendable {
         let limit = configuration.maxBodyBytes
         return Application(
             router: router(),
-            server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler(maxBodyBytes: limit)],
+            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionHandler(maxBodyBytes: limit)],
                                                 idleTimeout: .seconds(120))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "enhance"),
             services: [queue],
@@ -238,7 +238,6 @@ public final class EnhanceServer: Sendable {
             for (k, v) in upload.fields { values[k] = v }
         }
         let parameters = try UpscaleParameters(values, defaultModel: configuration.defaultModel, store: store)
-        guard let entry = store.manifest.entry(parameters.model) else { throw APIError.invalidOption("unknown model") }
         do { _ = try store.resolve(parameters.model) } catch {
             throw APIError(.conflict, "model_not_installed",
                            "model '\(parameters.model)' is not installed on this server; install it there with python3 scripts/fetch_models.py \(parameters.model)")
@@ -251,9 +250,9 @@ public final class EnhanceServer: Sendable {
         guard pixels <= configuration.maxInputPixels else {
             throw APIError.imageTooLarge("the image is \(header.width)x\(header.height) = \(pixels) pixels; this server accepts at most \(configuration.maxInputPixels) input pixels")
         }
-        let target: (width: Int, height: Int)
         do {
-            target = try parameters.outputSize.resolve(inputWidth: header.width, inputHeight: header.height, nativeScale: entry.scale)
+            _ = try parameters.outputSize.resolve(inputWidth: header.width, inputHeight: header.height,
+                                                  nativeScale: parameters.entry.scale)
         } catch {
             if case .tooLarge = error { throw APIError.imageTooLarge("scale: \(error.description)") }
             throw APIError.invalidOption("scale: \(error.description)")
@@ -318,7 +317,6 @@ public final class EnhanceServer: Sendable {
             "request_id": "\(id)", "model": "\(parameters.model)", "input": "\(result.input.width)x\(result.input.height)",
             "output": "\(result.output.width)x\(result.output.height)", "seconds": "\(result.inference.seconds)",
         ])
-        _ = target
         return try Self.fileResponse(result, parameters: parameters, upload: upload)
     }
 

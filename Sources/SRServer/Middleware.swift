@@ -48,9 +48,11 @@ struct MetricsMiddleware: RouterMiddleware {
     }
 }
 
-/// Answers `Expect: 100-continue` with `100 Continue` when the announced body fits the limit (else the route's
-/// `413` goes out without the client sending the body), so curl and other clients do not stall on uploads.
-final class ExpectContinueHandler: ChannelDuplexHandler, RemovableChannelHandler, @unchecked Sendable {
+/// The server's one channel handler, between the HTTP codec and Hummingbird:
+/// - answers `Expect: 100-continue` with `100 Continue` when the announced body fits the limit (else the route's
+///   `413` goes out without the client sending the body), so curl and other clients do not stall on uploads;
+/// - tells `ConnectionWatch` when a client goes away, so its job is cancelled.
+final class ConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler, @unchecked Sendable {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart

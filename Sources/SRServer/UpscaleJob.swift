@@ -6,6 +6,8 @@ import SRImageIO
 /// The validated parameters of one upscale request.
 struct UpscaleParameters: Sendable {
     var model: String
+    /// The manifest entry of `model` (looked up once, while validating).
+    var entry: ModelManifest.Entry
     var outputSize: OutputSize
     var format: ImageIO.Format
     var encode: ImageIO.EncodeOptions
@@ -16,7 +18,7 @@ struct UpscaleParameters: Sendable {
     static let names: Set<String> = ["model", "scale", "format", "quality", "lossless", "compression", "tile", "tta",
                                       "alpha", "background", "copy_metadata", "to_srgb"]
 
-    /// Parses query parameters and form fields (fields win); `fixed` (MAX's route) allows no options.
+    /// Parses the options of a request (query parameters merged with form fields by the caller).
     init(_ values: [String: String], defaultModel: String, store: ModelStore) throws(APIError) {
         if let unknown = values.keys.filter({ !Self.names.contains($0) }).sorted().first {
             throw .invalidOption("unknown option '\(unknown)'; options are \(Self.names.sorted().joined(separator: ", "))")
@@ -35,9 +37,10 @@ struct UpscaleParameters: Sendable {
         }
         model = values["model"].map { $0.trimmingCharacters(in: .whitespaces) } ?? defaultModel
         if model.isEmpty { model = defaultModel }
-        guard store.manifest.entry(model) != nil else {
+        guard let entry = store.manifest.entry(model) else {
             throw .invalidOption("unknown model '\(model)'; models: \(store.manifest.models.map(\.id).joined(separator: ", ")) (GET /v1/models)")
         }
+        self.entry = entry
         if let scale = values["scale"], !scale.trimmingCharacters(in: .whitespaces).isEmpty {
             do { outputSize = try OutputSize(parsing: scale) } catch { throw .invalidOption("scale: \(error.description)") }
         } else {
