@@ -19,6 +19,11 @@ enum PostOp {
         case .linear(let k, let b): self = .eltwise(dnnl_eltwise_linear, k, b)
         }
     }
+
+    /// Whether oneDNN 2.6's Winograd kernel accepts this post-op (plain ReLU only; no leaky slope, no operands).
+    var winogradFusable: Bool {
+        if case .eltwise(let alg, let alpha, _) = self { alg == dnnl_eltwise_relu && alpha == 0 } else { false }
+    }
 }
 
 /// Where a memory object's bytes live: a planned arena slot (values and temporaries) or a permanent buffer.

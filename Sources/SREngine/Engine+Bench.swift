@@ -9,6 +9,7 @@ extension Engine {
         } } }
         let image = Tensor(dims: [1, 3, height, width], data: px)
         return Pipelines.pad(image, Pipelines.plan(model.pipeline, scale: model.scale, height: height, width: width,
-                                                   alignment: model.alignment))
+                                                   alignment: model.alignment,
+                                                   window: model.suitsBackend))
     }
 }

@@ -28,7 +28,7 @@ public final class Engine: Sendable {
                 precision: Precision = .fp32) {
         self.store = store
         let algorithm = ProcessInfo.processInfo.environment["ENHANCE_CONV_ALGORITHM"]
-            .flatMap(DNNLBackend.ConvolutionAlgorithm.init(rawValue:)) ?? .direct
+            .flatMap(DNNLBackend.ConvolutionAlgorithm.init(rawValue:)) ?? .winograd
         self.backend = backend ?? DNNLBackend(convolutionAlgorithm: algorithm,
                                               precision: precision == .bf16 ? .bf16 : .fp32)
         if let threads { DNNLBackend.setThreads(threads) }
@@ -52,7 +52,8 @@ public final class Engine: Sendable {
         if let t = options.tileSize { return t == 0 || (t >= height && t >= width) ? nil : max(t, 16) }
         let bytesPerPixel = try model.workspaceBytesPerPixel()
         let plan = Pipelines.plan(model.pipeline, scale: model.scale, height: height, width: width,
-                                  alignment: model.alignment)
+                                  alignment: model.alignment,
+                                  window: model.suitsBackend)
         let s = Double(model.scale)
         func cost(_ tile: Int?) -> Double {
             let context = tile == nil ? 0 : options.context

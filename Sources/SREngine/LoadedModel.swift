@@ -2,6 +2,7 @@ import Foundation
 public import SRCore
 import SRWeights
 import SRModels
+import SRBackendDNNL
 import Synchronization
 
 /// A model ready to run: its graph (with any host-side residual folded in), pipeline facts and compiled
@@ -19,6 +20,15 @@ public final class LoadedModel: Sendable {
     /// Seconds spent reading and converting the weights.
     public let loadSeconds: Double
     let backend: any Backend
+
+    /// Whether a padded network window of height x width runs at full speed on the backend (nil: any size does).
+    /// oneDNN's Winograd kernels slow down on some sizes; the Real-ESRGAN pipeline pads a little more to avoid them.
+    var suitsBackend: ((Int, Int) -> Bool)? {
+        guard let dnnl = backend as? DNNLBackend, dnnl.convolutionAlgorithm == .winograd, dnnl.precision == .fp32 else {
+            return nil
+        }
+        return { DNNLBackend.winogradFriendlyWindow(height: $0, width: $1) }
+    }
     /// Shared squeeze-excitation statistics for tiled runs (nil for models without global pools).
     let statistics: SharedStatistics?
     private let executables = Mutex<ExecutableCache>(ExecutableCache())

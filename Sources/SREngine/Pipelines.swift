@@ -18,12 +18,27 @@ enum Pipelines {
         var originY: Int, originX: Int
     }
 
-    /// - Parameter alignment: the network's input-size multiple (`LoadedModel.alignment`; used by `.plain`).
-    static func plan(_ pipeline: ModelManifest.Pipeline, scale: Int, height: Int, width: Int, alignment: Int = 1) -> Plan {
+    /// - Parameters:
+    ///   - alignment: the network's input-size multiple (`LoadedModel.alignment`; used by `.plain`).
+    ///   - window: whether a padded window size suits the backend (`LoadedModel.suitsBackend`). The Real-ESRGAN
+    ///     pipeline extends its reflection at the bottom and right by up to 12 px until it does (the extra output
+    ///     is cropped away; it only changes how far the reflected border reaches).
+    static func plan(_ pipeline: ModelManifest.Pipeline, scale: Int, height: Int, width: Int, alignment: Int = 1,
+                     window: ((Int, Int) -> Bool)? = nil) -> Plan {
         switch pipeline {
         case .realesrgan:
             let p = esrganPadding
-            return Plan(top: p, left: p, bottom: p, right: p, originY: p * scale, originX: p * scale)
+            var bottom = p, right = p
+            if let window, !window(height + 2 * p, width + 2 * p) {
+                search: for extra in 1...12 {
+                    for (b, r) in [(extra, 0), (0, extra), (extra, extra)] where window(height + 2 * p + b, width + 2 * p + r) {
+                        bottom += b
+                        right += r
+                        break search
+                    }
+                }
+            }
+            return Plan(top: p, left: p, bottom: bottom, right: right, originY: p * scale, originX: p * scale)
         case .realcugan:
             let p = cuganPadding(scale: scale), m = cuganAlignment(scale: scale)
             let pb = p + ((height + m - 1) / m * m - height), pr = p + ((width + m - 1) / m * m - width)

@@ -96,7 +96,8 @@ struct TiledRun {
         if options.cancellation?.isCancelled == true { throw EngineError.cancelled }
         let s = model.scale
         let plan = Pipelines.plan(model.pipeline, scale: s, height: window.shape.h, width: window.shape.w,
-                                  alignment: model.alignment)
+                                  alignment: model.alignment,
+                                  window: model.suitsBackend)
         let input = Pipelines.pad(window, plan)
         let raw = if let statistics {
             try model.run(.withStatistics(input.shape), inputs: [input] + statistics)[0]
@@ -128,7 +129,8 @@ struct TiledRun {
                     let t = transform.apply(window)
                     let input = Pipelines.pad(t, Pipelines.plan(model.pipeline, scale: model.scale,
                                                                  height: t.shape.h, width: t.shape.w,
-                                                                 alignment: model.alignment))
+                                                                 alignment: model.alignment,
+                                                                 window: model.suitsBackend))
                     let pooled = try model.run(.stage(k, input.shape), inputs: [input] + values)[0]
                     dims = pooled.dims
                     if sum == nil { sum = pooled.data } else { for i in pooled.data.indices { sum![i] += pooled.data[i] } }

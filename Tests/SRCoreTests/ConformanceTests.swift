@@ -64,8 +64,10 @@ struct ConformanceTests {
         let e = g.add(.binary(.add), [s2, d])                                // chain value second
         let f = g.add(.conv2d(randomConv(&rng, in: 16, out: 16, kernel: 3, pad: 1)), [e])
         let h = g.add(.weightedSum([0.5, 2]), [x, f])                        // neither coefficient is 1
-        g.outputs = [h]
-        try checkConformance(g, input: Shape(c: 16, h: 12, w: 17), tolerance: .accumulation, seed: 11)
+        for o in [a, b, s1, s2, c, m, d, e, f, h] {                          // every value of the chains
+            g.outputs = [o]
+            try checkConformance(g, input: Shape(c: 16, h: 12, w: 17), tolerance: .accumulation, seed: 11)
+        }
     }
 
     @Test("deconv2d: Real-CUGAN shapes", arguments: [(2, 2, 0), (4, 2, 3), (5, 3, 2), (3, 1, 1)])
@@ -125,6 +127,26 @@ struct ConformanceTests {
             g.outputs = [out]
             try checkConformance(g, input: Shape(c: 3, h: 10, w: 8), tolerance: .accumulation, seed: 31)
         }
+    }
+
+    @Test("Winograd-sized dense block: concatenations, fused ReLU, separate leaky ReLU, residual tail",
+          arguments: [100, 148])
+    func winogradDenseBlock(side: Int) throws {
+        // 100x100 has 25 x 25 Winograd tiles (oneDNN uses Winograd); 148x148 has 37 x 37 (it falls back to direct).
+        #expect(DNNLBackend.winogradTilesSplitWell(Shape(c: 16, h: 100, w: 100)))
+        #expect(!DNNLBackend.winogradTilesSplitWell(Shape(c: 16, h: 148, w: 148)))
+        var rng = SeededGenerator(seed: 41)
+        var g = Graph()
+        let x = g.add(.input)
+        let a = g.add(.conv2d(randomConv(&rng, in: 16, out: 16, kernel: 3, pad: 1, activation: .leakyRelu(slope: 0.2))), [x])
+        let c1 = g.add(.concat, [x, a])
+        let b = g.add(.conv2d(randomConv(&rng, in: 32, out: 16, kernel: 3, pad: 1, activation: .relu)), [c1])
+        let c2 = g.add(.concat, [x, a, b])
+        let c = g.add(.conv2d(randomConv(&rng, in: 48, out: 16, kernel: 3, pad: 1)), [c2])
+        let r = g.add(.weightedSum([0.2, 1]), [c, x])
+        let l = g.add(.activation(.leakyRelu(slope: 0.1)), [r])
+        g.outputs = [l]
+        try checkConformance(g, input: Shape(c: 16, h: side, w: side), tolerance: .accumulation, seed: 41)
     }
 
     @Test("crop on plain and blocked layouts")
