@@ -1,4 +1,5 @@
 internal import CDNNL
+import Dispatch
 import SRCore
 import SRBackendReference
 
@@ -162,6 +163,8 @@ extension DNNLCompiler {
                       "dnnl_eltwise_forward_desc_init(\(name))")
             let pd = try withUnsafePointer(to: &desc) { try PrimitiveDescriptor(op: $0, attributes: attr, name: name) }
             try emit(pd, name: name, args: [(DNNL_ARG_SRC, memory), (DNNL_ARG_DST, memory)])
+        case .prelu(let slopes) where inputIsBlocked16(data) && data.data_type == dnnl_f32:
+            blockedPReLU(slopes, from: memory, to: memory, name: name)
         case .prelu(let slopes):
             var w = try MD.tagged([1, slopes.count, 1, 1], dnnl_nchw)
             var desc = dnnl_prelu_desc_t()
@@ -207,8 +210,10 @@ extension DNNLCompiler {
         case .direct: pd = try descriptor(dnnl_convolution_direct)
         case .auto: pd = try descriptor(dnnl_convolution_auto)
         case .winograd:
-            // oneDNN has no Winograd kernel for some shapes and fused post-ops (e.g. binary adds): use direct then.
-            if winogradPays(p, output: output), let wino = try? descriptor(dnnl_convolution_winograd) {
+            // oneDNN has no Winograd kernel for some shapes and fused post-ops (e.g. binary adds): use direct then,
+            // and also where its scratchpad (transformed tiles) would outgrow the activations themselves.
+            if winogradPays(p, output: output), let wino = try? descriptor(dnnl_convolution_winograd),
+               MD.size(wino.scratchpad) <= DNNLBackend.winogradScratchpadLimit {
                 pd = wino
             } else {
                 pd = try descriptor(dnnl_convolution_direct)
@@ -278,6 +283,11 @@ extension DNNLCompiler {
         let src = try use(x)
         let attr = try PrimitiveAttributes()
         try attr.commit()
+        if case .prelu(let slopes) = a, slopes.count > 1, inputIsBlocked16(src.desc), src.desc.data_type == dnnl_f32 {
+            let dst = output(id, src.desc, inPlaceOf: x)
+            blockedPReLU(slopes, from: src, to: dst, name: graph.nodes[id].name)
+            return
+        }
         if case .prelu(let slopes) = a, slopes.count > 1 {
             var data = src.desc
             var w = try MD.tagged([1, slopes.count, 1, 1], dnnl_nchw)
@@ -384,6 +394,38 @@ extension DNNLCompiler {
         var args: [(Int32, Memory)] = srcs.enumerated().map { (cdnnl_arg_multiple_src(Int32($0.offset)), $0.element) }
         args.append((DNNL_ARG_DST, dst))
         try emit(pd, name: graph.nodes[id].name, args: args)
+    }
+
+    /// PReLU over an fp32 nChw16c activation (`source` and `destination` may be the same memory).
+    ///
+    /// oneDNN 2.6 runs PReLU on nChw16c with its reference kernel (24 ms for 64x148x148, 150x its nhwc kernel),
+    /// so this is a blocked loop of our own: 16 channels per vector, the channel blocks split across threads.
+    private mutating func blockedPReLU(_ slopes: [Float], from source: Memory, to destination: Memory, name: String) {
+        let d = source.desc
+        let dims = (0..<4).map { i in withUnsafeBytes(of: d.dims) { Int($0.load(fromByteOffset: i * 8, as: Int64.self)) } }
+        let channelBlocks = (dims[1] + 15) / 16
+        let blocks = dims[0] * channelBlocks, pixels = dims[2] * dims[3]
+        let table = (0..<channelBlocks * 16).map { c in
+            slopes.count == 1 ? slopes[0] : (c < slopes.count ? slopes[c] : 0)
+        }
+        actions.append(.kernel(name) {
+            let from = Int(bitPattern: try! dataPointer(source)), to = Int(bitPattern: try! dataPointer(destination))
+            let workers = min(blocks, DNNLBackend.threads)
+            DispatchQueue.concurrentPerform(iterations: workers) { part in
+                let src = UnsafePointer<Float>(bitPattern: from)!, dst = UnsafeMutablePointer<Float>(bitPattern: to)!
+                table.withUnsafeBufferPointer { t in
+                    for b in stride(from: part, to: blocks, by: workers) {
+                        let first = (b % channelBlocks) * 16, offset = b * pixels * 16
+                        for i in 0..<pixels {
+                            for l in 0..<16 {
+                                let v = src[offset + i * 16 + l]
+                                dst[offset + i * 16 + l] = v > 0 ? v : v * t[first + l]
+                            }
+                        }
+                    }
+                }
+            }
+        })
     }
 
     /// Whether `desc` is a 4-D nChw16c activation.
