@@ -145,7 +145,9 @@ struct ConformanceTests {
         let c = g.add(.conv2d(randomConv(&rng, in: 48, out: 16, kernel: 3, pad: 1)), [c2])
         let r = g.add(.weightedSum([0.2, 1]), [c, x])
         let l = g.add(.activation(.leakyRelu(slope: 0.1)), [r])
-        g.outputs = [l]
+        let slopes = Tensor.random(dims: [16], in: 0...0.5, using: &rng).data
+        let p = g.add(.conv2d(randomConv(&rng, in: 16, out: 16, kernel: 3, pad: 1, activation: .prelu(slopes: slopes))), [l])
+        g.outputs = [p]
         try checkConformance(g, input: Shape(c: 16, h: side, w: side), tolerance: .accumulation, seed: 41)
     }
 
