@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "SRWeights", dependencies: ["SRCore"], swiftSettings: strict),
         .target(name: "SRModels", dependencies: ["SRCore", "SRWeights"], swiftSettings: strict),
         .target(name: "SRImageIO", dependencies: ["SRCore", "VipsShim"], swiftSettings: strict),
-        .target(name: "SRMetrics", dependencies: ["SRCore"], swiftSettings: strict),
+        .target(name: "SRMetrics", dependencies: ["SRCore"], swiftSettings: strict + [.unsafeFlags(["-Ounchecked"])]),
         .target(name: "SRTrainData", dependencies: ["SRCore", "SRImageIO", "SRMetrics"], swiftSettings: strict),
         .target(name: "SRTrain",
                 dependencies: ["SRCore", "SRWeights", "SRModels", "SRMetrics", "SRTrainData", "SRBackendReference",
@@ -76,6 +76,7 @@ let package = Package(
                     dependencies: ["SRServer", "SREngine", "SRImageIO", "enhance",
                                    .product(name: "HummingbirdTesting", package: "hummingbird")],
                     swiftSettings: strict),
+        .testTarget(name: "SRMetricsTests", dependencies: ["SRMetrics", "SRImageIO"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "EnhanceCLITests", dependencies: ["EnhanceCLI", "enhance", "SRImageIO"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
