@@ -6,7 +6,7 @@ public struct EnhanceCommand: ParsableCommand {
         commandName: "enhance",
         abstract: "Upscale images with real super-resolution networks (Real-ESRGAN, Real-CUGAN, SPAN) on the CPU.",
         subcommands: [UpscaleCommand.self, ServeCommand.self, ModelsCommand.self, InspectCommand.self, ConvertCommand.self,
-                      BenchCommand.self, EvalCommand.self],
+                      BenchCommand.self, EvalCommand.self, TrainCommand.self],
         defaultSubcommand: nil
     )
 

@@ -30,7 +30,7 @@ public enum MSRResNet: Architecture {
         }
 
         /// The pixel-shuffle factor of each upsampling convolution.
-        var stages: [Int] { scale == 4 ? [2, 2] : [scale] }
+        public var stages: [Int] { scale == 4 ? [2, 2] : [scale] }
     }
 
     public static let name = "MSRResNet"

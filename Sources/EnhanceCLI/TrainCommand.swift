@@ -1,0 +1,138 @@
+import ArgumentParser
+import Foundation
+import SRBackendDNNL
+import SRModels
+import SRTrain
+import SRTrainData
+
+/// `enhance train`: trains an SRResNet-family generator in Swift on oneDNN.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train an MSRResNet (SRResNet without batch norm) super-resolution model on a folder of HR images.",
+        discussion: """
+        Phase 1 of the SRGAN recipe: pixel loss (L1 by default) with Adam on random HR patches and their \
+        MATLAB-bicubic LR counterparts (flips and 90-degree rotations). The last --hold-out images (by name) are \
+        kept for validation PSNR. Every --checkpoint-every steps OUT/checkpoint.safetensors (weights, EMA, Adam \
+        state; --resume continues from it) and OUT/model.safetensors (EMA weights; `enhance upscale -m` runs it) \
+        are rewritten atomically; OUT/train.jsonl logs loss, learning rate, speed and validation PSNR. Never train on \
+        the evaluation sets.
+        """
+    )
+
+    @Option(help: ArgumentHelp("Folder of HR training images (searched recursively).", valueName: "DIR"))
+    var data: String
+
+    @Option(name: .shortAndLong, help: ArgumentHelp("Output folder.", valueName: "DIR"))
+    var output: String = "train-out"
+
+    @Option(help: "Upscaling factor: 2, 3 or 4.")
+    var scale: Int = 4
+
+    @Option(help: "Feature channels.")
+    var features: Int = 64
+
+    @Option(help: "Residual blocks.")
+    var blocks: Int = 16
+
+    @Option(help: "Optimisation steps in all (a resumed run continues up to this count).")
+    var steps: Int = 1000
+
+    @Option(help: "Patches per batch.")
+    var batch: Int = 16
+
+    @Option(help: "HR patch side in pixels (a multiple of --scale).")
+    var patch: Int = 96
+
+    @Option(name: .customLong("lr"), help: "Adam learning rate.")
+    var learningRate: Float = 2e-4
+
+    @Option(help: "Learning-rate schedule: constant or cosine (with --warmup).")
+    var schedule: String = "constant"
+
+    @Option(help: "Linear warm-up steps of the cosine schedule.")
+    var warmup: Int = 0
+
+    @Option(help: "Pixel loss: l1, mse or charbonnier.")
+    var loss: String = "l1"
+
+    @Option(help: "Clip the global gradient norm to this value.")
+    var clip: Float?
+
+    @Option(help: "Images held out for validation.")
+    var holdOut: Int = 5
+
+    @Option(help: "Log every N steps.")
+    var logEvery: Int = 10
+
+    @Option(help: "Validate every N steps.")
+    var validateEvery: Int = 200
+
+    @Option(help: "Write the checkpoint and the model every N steps.")
+    var checkpointEvery: Int = 200
+
+    @Option(help: "Random seed (weights, patches).")
+    var seed: UInt64 = 1
+
+    @Option(help: "Worker threads for oneDNN (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "Continue from OUT/checkpoint.safetensors.")
+    var resume = false
+
+    func validate() throws {
+        guard [2, 3, 4].contains(scale) else { throw ValidationError("--scale must be 2, 3 or 4, got \(scale)") }
+        guard patch > 0, patch % scale == 0 else { throw ValidationError("--patch must be a positive multiple of --scale") }
+        guard steps > 0, batch > 0, features > 0, blocks >= 0 else {
+            throw ValidationError("--steps, --batch and --features must be positive and --blocks at least 0")
+        }
+        guard ["l1", "mse", "charbonnier"].contains(loss) else { throw ValidationError("--loss must be l1, mse or charbonnier") }
+        guard ["constant", "cosine"].contains(schedule) else { throw ValidationError("--schedule must be constant or cosine") }
+        guard logEvery > 0, validateEvery > 0, checkpointEvery > 0 else {
+            throw ValidationError("--log-every, --validate-every and --checkpoint-every must be positive")
+        }
+    }
+
+    func run() throws {
+        if let threads { DNNLBackend.setThreads(threads) }
+        var dataset = try PairedDataset(folder: data, scale: scale, minimumSide: patch)
+        let validation = dataset.holdOut(holdOut)
+        for s in dataset.skipped { FileHandle.standardError.write(Data("skipped \(s.name): \(s.reason)\n".utf8)) }
+        var options = TrainOptions()
+        options.steps = steps
+        options.batchSize = batch
+        options.patch = patch
+        options.learningRate = learningRate
+        options.schedule = schedule == "cosine" ? .cosine(total: steps, warmup: warmup, minimum: learningRate / 100) : .constant
+        options.loss = loss == "mse" ? .mseLoss : loss == "charbonnier" ? .charbonnierLoss(epsilon: 1e-3) : .l1Loss
+        options.clipNorm = clip
+        options.logEvery = logEvery
+        options.validateEvery = validateEvery
+        options.checkpointEvery = checkpointEvery
+        options.seed = seed
+        options.output = output
+        let network = MSRResNetNetwork(config: MSRResNet.Config(features: features, blocks: blocks, scale: scale), seed: seed)
+        let trainer = PixelTrainer(network: network, options: options, dataset: dataset, validation: validation,
+                                   convolution: try DNNLConvolution())
+        if resume { try trainer.resume(from: output + "/checkpoint.safetensors") }
+        print("training MSRResNet x\(scale) (\(features) features, \(blocks) blocks, \(network.parameters.count) parameters) "
+              + "on \(dataset.pairs.count) images, \(validation.count) held out; from step \(trainer.step) to \(steps)")
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let logURL = URL(fileURLWithPath: output + "/train.jsonl")
+        if !FileManager.default.fileExists(atPath: logURL.path) { FileManager.default.createFile(atPath: logURL.path, contents: nil) }
+        let logFile = try FileHandle(forWritingTo: logURL)
+        logFile.seekToEndOfFile()
+        defer { try? logFile.close() }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        try trainer.run { entry in
+            if let line = try? encoder.encode(entry) { logFile.write(line + Data("\n".utf8)) }
+            var text = String(format: "step %6d  loss %.5f  lr %.2e  %.2f steps/s  %.1f patches/s", entry.step, entry.loss,
+                              entry.learningRate, entry.stepsPerSecond, entry.stepsPerSecond * Double(batch))
+            if let p = entry.validationPSNR { text += String(format: "  val PSNR %.2f dB", p) }
+            print(text)
+            try? FileHandle.standardOutput.synchronize()
+        }
+        print("wrote \(output)/model.safetensors (EMA weights) and \(output)/checkpoint.safetensors")
+    }
+}

@@ -1,0 +1,47 @@
+/// The shape of a batch of activations, NCHW.
+public struct TShape: Sendable, Equatable, CustomStringConvertible {
+    public var n: Int, c: Int, h: Int, w: Int
+    public init(n: Int, c: Int, h: Int, w: Int) {
+        self.n = n
+        self.c = c
+        self.h = h
+        self.w = w
+    }
+    public var count: Int { n * c * h * w }
+    public var description: String { "[\(n), \(c), \(h), \(w)]" }
+}
+
+/// A value on the training tape: a dense float tensor (NCHW for activations, OIHW for convolution weights, `[k]`
+/// for vectors) with its gradient, accumulated by `Tape.backward`.
+public final class Variable {
+    public let shape: TShape
+    public var data: [Float]
+    /// d(loss)/d(self) after `Tape.backward`; nil until something flows into it.
+    public var grad: [Float]?
+    /// Whether gradients flow into this value (parameters and everything computed from them).
+    public let requiresGrad: Bool
+
+    public init(_ shape: TShape, data: [Float], requiresGrad: Bool = false) {
+        precondition(data.count == shape.count, "Variable data count \(data.count) does not match \(shape)")
+        self.shape = shape
+        self.data = data
+        self.requiresGrad = requiresGrad
+    }
+
+    public convenience init(zeros shape: TShape, requiresGrad: Bool = false) {
+        self.init(shape, data: [Float](repeating: 0, count: shape.count), requiresGrad: requiresGrad)
+    }
+
+    /// The loss value of a scalar variable.
+    public var scalar: Float { data[0] }
+
+    /// Adds `g` into the gradient.
+    func accumulate(_ g: [Float]) {
+        if grad == nil { grad = g; return }
+        grad!.withUnsafeMutableBufferPointer { d in
+            g.withUnsafeBufferPointer { s in for i in 0..<d.count { d[i] += s[i] } }
+        }
+    }
+
+    public func zeroGrad() { grad = nil }
+}
