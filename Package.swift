@@ -56,7 +56,7 @@ let package = Package(
                                .product(name: "MultipartKit", package: "multipart-kit")],
                 swiftSettings: strict),
         .target(name: "EnhanceCLI",
-                dependencies: ["SREngine", "SRServer", "SRMetrics", "SRTrain", "SRTrainData",
+                dependencies: ["SREngine", "SRServer", "SRMetrics", "SRTrain", "SRTrainData", "SRWeights", "SRModels",
                                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                .product(name: "Logging", package: "swift-log"),
                                .product(name: "AsyncHTTPClient", package: "async-http-client")],

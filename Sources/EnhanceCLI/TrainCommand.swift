@@ -4,6 +4,7 @@ import SRBackendDNNL
 import SRModels
 import SRTrain
 import SRTrainData
+import SRWeights
 
 /// `enhance train`: trains an SRResNet-family generator in Swift on oneDNN.
 struct TrainCommand: ParsableCommand {
@@ -11,8 +12,12 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train an MSRResNet (SRResNet without batch norm) super-resolution model on a folder of HR images.",
         discussion: """
-        Phase 1 of the SRGAN recipe: pixel loss (L1 by default) with Adam on random HR patches and their \
-        MATLAB-bicubic LR counterparts (flips and 90-degree rotations). The last --hold-out images (by name) are \
+        --phase pixel (phase 1 of the SRGAN recipe): pixel loss (L1 by default) with Adam on random HR patches and \
+        their MATLAB-bicubic LR counterparts (flips and 90-degree rotations). --phase gan (phase 2): the generator \
+        starts from --init (a phase-1 model.safetensors) and trains on pixel + VGG perceptual (--vgg weights, .pth or \
+        safetensors, torchvision layout) + adversarial losses against a VGG-style discriminator, alternating \
+        updates; it needs --patch 128 and writes OUT/checkpoint-gan.safetensors and OUT/model-gan.safetensors. \
+        In phase 1 the last --hold-out images (by name) are \
         kept for validation PSNR. Every --checkpoint-every steps OUT/checkpoint.safetensors (weights, EMA, Adam \
         state; --resume continues from it) and OUT/model.safetensors (EMA weights; `enhance upscale -m` runs it) \
         are rewritten atomically; OUT/train.jsonl logs loss, learning rate, speed and validation PSNR. Never train on \
@@ -77,8 +82,32 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Worker threads for oneDNN (default: all cores).")
     var threads: Int?
 
-    @Flag(help: "Continue from OUT/checkpoint.safetensors.")
+    @Flag(help: "Continue from OUT/checkpoint.safetensors (OUT/checkpoint-gan.safetensors in phase gan).")
     var resume = false
+
+    @Option(help: "pixel (phase 1) or gan (phase 2).")
+    var phase: String = "pixel"
+
+    @Option(help: ArgumentHelp("Phase 2: the phase-1 generator to start from.", valueName: "FILE"))
+    var initial: String?
+
+    @Option(help: ArgumentHelp("Phase 2: VGG weights for the perceptual loss (.pth or .safetensors).", valueName: "FILE"))
+    var vgg: String?
+
+    @Option(help: "Phase 2: VGG layer of the perceptual loss.")
+    var vggLayer: String = "conv5_4"
+
+    @Option(help: "Phase 2: weight of the pixel loss.")
+    var pixelWeight: Float = 1e-2
+
+    @Option(help: "Phase 2: weight of the perceptual loss (0 turns it off).")
+    var perceptualWeight: Float = 1
+
+    @Option(help: "Phase 2: weight of the adversarial loss.")
+    var ganWeight: Float = 5e-3
+
+    @Option(help: "Phase 2: discriminator width (its first stage's channels).")
+    var discriminatorFeatures: Int = 64
 
     func validate() throws {
         guard [2, 3, 4].contains(scale) else { throw ValidationError("--scale must be 2, 3 or 4, got \(scale)") }
@@ -88,6 +117,14 @@ struct TrainCommand: ParsableCommand {
         }
         guard ["l1", "mse", "charbonnier"].contains(loss) else { throw ValidationError("--loss must be l1, mse or charbonnier") }
         guard ["constant", "cosine"].contains(schedule) else { throw ValidationError("--schedule must be constant or cosine") }
+        guard ["pixel", "gan"].contains(phase) else { throw ValidationError("--phase must be pixel or gan") }
+        if phase == "gan" {
+            guard patch == 128 else { throw ValidationError("--phase gan needs --patch 128 (the discriminator scores 128x128 patches)") }
+            guard initial != nil else { throw ValidationError("--phase gan needs --initial FILE, the phase-1 generator") }
+            guard vgg != nil || perceptualWeight == 0 else {
+                throw ValidationError("--phase gan needs --vgg FILE for the perceptual loss (or --perceptual-weight 0)")
+            }
+        }
         guard logEvery > 0, validateEvery > 0, checkpointEvery > 0 else {
             throw ValidationError("--log-every, --validate-every and --checkpoint-every must be positive")
         }
@@ -111,6 +148,7 @@ struct TrainCommand: ParsableCommand {
         options.checkpointEvery = checkpointEvery
         options.seed = seed
         options.output = output
+        if phase == "gan" { return try runGAN(dataset: dataset, options: options) }
         let network = MSRResNetNetwork(config: MSRResNet.Config(features: features, blocks: blocks, scale: scale), seed: seed)
         let trainer = PixelTrainer(network: network, options: options, dataset: dataset, validation: validation,
                                    convolution: try DNNLConvolution())
@@ -134,5 +172,31 @@ struct TrainCommand: ParsableCommand {
             try? FileHandle.standardOutput.synchronize()
         }
         print("wrote \(output)/model.safetensors (EMA weights) and \(output)/checkpoint.safetensors")
+    }
+
+    func runGAN(dataset: PairedDataset, options: TrainOptions) throws {
+        let initialWeights = try WeightFile.load(path: initial!)
+        guard let config = try MSRResNet.detect(initialWeights), config.scale == scale else {
+            throw ValidationError("--initial '\(initial!)' is not an MSRResNet x\(scale) model")
+        }
+        let generator = MSRResNetNetwork(config: config, seed: seed)
+        try generator.parameters.load(initialWeights, specs: generator.specs)
+        let discriminator = DiscriminatorNetwork(config: VGGStyleDiscriminator.Config(features: discriminatorFeatures),
+                                                 seed: seed &+ 1)
+        let perceptual = try vgg.map { try VGGFeatureNetwork.load(try WeightFile.load(path: $0), lastLayer: vggLayer) }
+        var weights = GANWeights()
+        weights.pixel = pixelWeight
+        weights.perceptual = perceptualWeight
+        weights.adversarial = ganWeight
+        let trainer = try GANTrainer(generator: generator, discriminator: discriminator, perceptual: perceptual,
+                                     weights: weights, options: options, dataset: dataset, convolution: try DNNLConvolution())
+        if resume { try trainer.resume(from: output + "/checkpoint-gan.safetensors") }
+        print("phase 2 (GAN): MSRResNet x\(scale) from \(initial!), discriminator \(discriminator.parameters.count) parameters, "
+              + "perceptual \(vgg ?? "off"); from step \(trainer.step) to \(steps)")
+        try trainer.run { step, l, seconds in
+            print(String(format: "step %6d  pixel %.5f  perceptual %.5f  adversarial %.4f  D real %.4f  D fake %.4f  %.1f s",
+                         step, l.pixel, l.perceptual, l.adversarial, l.discriminatorReal, l.discriminatorFake, seconds))
+        }
+        print("wrote \(output)/model-gan.safetensors (EMA weights) and \(output)/checkpoint-gan.safetensors")
     }
 }

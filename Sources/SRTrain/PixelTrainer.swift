@@ -128,23 +128,27 @@ public final class PixelTrainer {
 
     /// The EMA weights as a model file that `enhance upscale -m` runs.
     public func exportModel(to path: String) throws {
-        let specs = network.specs
-        let d = network.parameters.stateDict(specs: specs)
-        var ema = StateDict()
-        for (name, k) in zip(network.parameters.names, self.ema.values.indices) {
-            let shape = specs.first { $0.key == name }!.shape
-            ema.insert(WeightTensor(shape: shape, floats: self.ema.values[k]), path: name.split(separator: ".").map(String.init))
-        }
-        _ = d
-        try Safetensors.write(ema, metadata: metadata(), to: path)
+        try Self.export(network, weights: ema.values, step: step, phase: "phase 1, pixel loss", to: path)
     }
 
-    func metadata() -> [String: String] {
-        let c = network.config
-        return ["architecture": MSRResNet.name, "scale": "\(c.scale)",
-                "config": "{\"in_channels\":\(c.inChannels),\"out_channels\":\(c.outChannels),\"features\":\(c.features),\"blocks\":\(c.blocks),\"scale\":\(c.scale)}",
-                "source": "enhance train (phase 1, pixel loss), step \(step)", "trained_by": "Enhance"]
+    /// Writes `weights` (in the network's parameter order) under the architecture's PyTorch names with metadata.
+    static func export(_ network: MSRResNetNetwork, weights: [[Float]], step: Int, phase: String, to path: String) throws {
+        let specs = network.specs
+        var d = StateDict()
+        for (name, values) in zip(network.parameters.names, weights) {
+            let shape = specs.first { $0.key == name }!.shape
+            d.insert(WeightTensor(shape: shape, floats: values), path: name.split(separator: ".").map(String.init))
+        }
+        try Safetensors.write(d, metadata: metadata(network.config, step: step, phase: phase), to: path)
     }
+
+    static func metadata(_ c: MSRResNet.Config, step: Int, phase: String) -> [String: String] {
+        ["architecture": MSRResNet.name, "scale": "\(c.scale)",
+         "config": "{\"in_channels\":\(c.inChannels),\"out_channels\":\(c.outChannels),\"features\":\(c.features),\"blocks\":\(c.blocks),\"scale\":\(c.scale)}",
+         "source": "enhance train (\(phase)), step \(step)", "trained_by": "Enhance"]
+    }
+
+    func metadata() -> [String: String] { Self.metadata(network.config, step: step, phase: "phase 1, pixel loss") }
 
     /// Weights, EMA weights and Adam moments, with the step, in one safetensors file (written atomically).
     public func saveCheckpoint(to path: String) throws {

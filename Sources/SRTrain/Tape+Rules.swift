@@ -29,6 +29,14 @@ extension Tape {
             out = Variable(s, data: y)
         case .sigmoid:
             out = Variable(s, data: x.data.map { 1 / (1 + expf(-$0)) })
+        case .channelAffine(let scale, let shift):
+            guard scale.count == s.c, shift.count == s.c else {
+                throw TrainError.shapeMismatch(op: "channelAffine", detail: "\(scale.count) scales for \(s.c) channels")
+            }
+            let plane = s.h * s.w
+            var y = x.data
+            for i in y.indices { let c = (i / plane) % s.c; y[i] = y[i] * scale[c] + shift[c] }
+            out = Variable(s, data: y)
         case .axpby(let a, let b):
             let y = v[1]
             guard y.shape == s else { throw TrainError.shapeMismatch(op: "axpby", detail: "\(s) vs \(y.shape)") }
@@ -134,6 +142,13 @@ extension Tape {
             }
         case .sigmoid:
             if x.requiresGrad { x.accumulate(zip(g, node.output.data).map { $0 * $1 * (1 - $1) }) }
+        case .channelAffine(let scale, _):
+            if x.requiresGrad {
+                let plane = s.h * s.w
+                var dx = g
+                for i in dx.indices { dx[i] *= scale[(i / plane) % s.c] }
+                x.accumulate(dx)
+            }
         case .axpby(let a, let b):
             if x.requiresGrad { x.accumulate(g.map { $0 * a }) }
             if v[1].requiresGrad { v[1].accumulate(g.map { $0 * b }) }

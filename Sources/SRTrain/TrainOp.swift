@@ -8,6 +8,8 @@ public enum TrainOp: Sendable {
     /// Per-channel PReLU: input 0, slopes 1 (`[c]` or `[1]`).
     case prelu
     case sigmoid
+    /// Per-channel `scale[c] * x + shift[c]` (e.g. ImageNet normalisation in front of VGG).
+    case channelAffine(scale: [Float], shift: [Float])
     /// Element-wise `a * inputs[0] + b * inputs[1]`.
     case axpby(a: Float, b: Float)
     /// PyTorch-order pixel shuffle `[n, c*r*r, h, w] -> [n, c, h*r, w*r]`.
@@ -34,6 +36,7 @@ public enum TrainOp: Sendable {
         case .leakyRelu: "leakyRelu"
         case .prelu: "prelu"
         case .sigmoid: "sigmoid"
+        case .channelAffine: "channelAffine"
         case .axpby: "axpby"
         case .pixelShuffle: "pixelShuffle"
         case .batchNorm: "batchNorm"

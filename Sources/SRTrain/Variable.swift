@@ -18,8 +18,9 @@ public final class Variable {
     public var data: [Float]
     /// d(loss)/d(self) after `Tape.backward`; nil until something flows into it.
     public var grad: [Float]?
-    /// Whether gradients flow into this value (parameters and everything computed from them).
-    public let requiresGrad: Bool
+    /// Whether gradients flow into this value (parameters and everything computed from them). A parameter is
+    /// frozen by clearing it (the discriminator during a generator step, a perceptual network always).
+    public var requiresGrad: Bool
 
     public init(_ shape: TShape, data: [Float], requiresGrad: Bool = false) {
         precondition(data.count == shape.count, "Variable data count \(data.count) does not match \(shape)")
