@@ -80,7 +80,7 @@ let package = Package(
                     dependencies: ["SRTrain", "SRTrainData", "SRModels", "SRWeights", "SRCore", "SRBackendReference",
                                    "SRMetrics", "SRImageIO"], swiftSettings: strict),
         .testTarget(name: "SRMetricsTests", dependencies: ["SRMetrics", "SRImageIO"], exclude: ["Fixtures"], swiftSettings: strict),
-        .testTarget(name: "EnhanceCLITests", dependencies: ["EnhanceCLI", "enhance", "SRImageIO"], swiftSettings: strict),
+        .testTarget(name: "EnhanceCLITests", dependencies: ["EnhanceCLI", "enhance", "SRImageIO", "SRWeights", "SRModels", "SRCore"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
