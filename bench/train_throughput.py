@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Training throughput side by side: Enhance (`enhance train`) vs PyTorch on the same model and batch.
+
+Model: MSRResNet (SRResNet-16 without batch norm, BasicSR's layout): 64 features, 16 residual blocks, x4.
+Step: forward, L1 loss, backward, Adam (lr 2e-4, betas 0.9/0.99) on a batch of 16 LR patches 24x24 (HR 96x96).
+PyTorch (Debian python3-torch, run with /usr/bin/python3) uses random tensors, so it pays nothing for data;
+Enhance reads its batches from its background loader (T91 patches, prefetched on another thread).
+Both use --threads threads. Runs alternate engine by engine, --rounds times; medians are reported.
+
+    python3 bench/train_throughput.py [--enhance .build-release/release/enhance] [--data DIR] [--steps 20]
+"""
+import argparse, json, os, re, statistics, subprocess, sys, tempfile, time
+
+TORCH_CODE = r'''
+import sys, time, torch, torch.nn as nn, torch.nn.functional as F
+threads, steps, warm = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+class Block(nn.Module):
+    def __init__(s, nf):
+        super().__init__(); s.conv1 = nn.Conv2d(nf, nf, 3, 1, 1); s.conv2 = nn.Conv2d(nf, nf, 3, 1, 1)
+    def forward(s, x): return x + s.conv2(F.relu(s.conv1(x)))
+class MSRResNet(nn.Module):
+    def __init__(s, nf=64, nb=16):
+        super().__init__()
+        s.conv_first = nn.Conv2d(3, nf, 3, 1, 1); s.body = nn.Sequential(*[Block(nf) for _ in range(nb)])
+        s.upconv1 = nn.Conv2d(nf, nf * 4, 3, 1, 1); s.upconv2 = nn.Conv2d(nf, nf * 4, 3, 1, 1)
+        s.conv_hr = nn.Conv2d(nf, nf, 3, 1, 1); s.conv_last = nn.Conv2d(nf, 3, 3, 1, 1)
+    def forward(s, x):
+        f = F.leaky_relu(s.conv_first(x), 0.1); f = s.body(f)
+        f = F.leaky_relu(F.pixel_shuffle(s.upconv1(f), 2), 0.1); f = F.leaky_relu(F.pixel_shuffle(s.upconv2(f), 2), 0.1)
+        out = s.conv_last(F.leaky_relu(s.conv_hr(f), 0.1))
+        return out + F.interpolate(x, scale_factor=4, mode='bilinear', align_corners=False)
+net = MSRResNet()
+opt = torch.optim.Adam(net.parameters(), lr=2e-4, betas=(0.9, 0.99))
+lr, hr = torch.rand(16, 3, 24, 24), torch.rand(16, 3, 96, 96)
+def step():
+    opt.zero_grad(); loss = F.l1_loss(net(lr), hr); loss.backward(); opt.step()
+for _ in range(warm): step()
+t = time.perf_counter()
+for _ in range(steps): step()
+print((time.perf_counter() - t) / steps * 1000)
+'''
+
+
+def torch_ms(python, threads, steps):
+    out = subprocess.run([python, '-c', TORCH_CODE, str(threads), str(steps), '2'], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def enhance_ms(binary, data, threads, steps):
+    with tempfile.TemporaryDirectory() as out:
+        r = subprocess.run([binary, 'train', '--data', data, '-o', out, '--steps', str(steps + 5), '--log-every', '5',
+                            '--validate-every', '100000', '--checkpoint-every', '100000', '--hold-out', '0',
+                            '--threads', str(threads)], capture_output=True, text=True, check=True)
+        rates = [float(m) for m in re.findall(r'([0-9.]+) steps/s', r.stdout)]
+        # The first window includes start-up and primitive creation; the rest are steady steps.
+        return 1000 / statistics.median(rates[1:])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--enhance', default='.build-release/release/enhance')
+    ap.add_argument('--data', default=os.path.join(os.path.dirname(__file__), '../../shared/sr-trainsets/T91'))
+    ap.add_argument('--python', default='/usr/bin/python3')
+    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--steps', type=int, default=20)
+    ap.add_argument('--rounds', type=int, default=2)
+    ap.add_argument('--json')
+    a = ap.parse_args()
+    load = os.getloadavg()[0]
+    results = {'enhance': [], 'pytorch': []}
+    for r in range(a.rounds):
+        results['enhance'].append(enhance_ms(a.enhance, a.data, a.threads, a.steps))
+        results['pytorch'].append(torch_ms(a.python, a.threads, a.steps))
+        print(f"round {r + 1}: Enhance {results['enhance'][-1]:.0f} ms/step, PyTorch {results['pytorch'][-1]:.0f} ms/step",
+              flush=True)
+    e, t = statistics.median(results['enhance']), statistics.median(results['pytorch'])
+    print(f"\n| engine | ms/step (median) | patches/s | vs PyTorch |\n|---|---:|---:|---:|")
+    print(f"| Enhance | {e:.0f} | {16000 / e:.1f} | {t / e:.2f}x |")
+    print(f"| PyTorch {__import__('subprocess').run([a.python, '-c', 'import torch; print(torch.__version__)'], capture_output=True, text=True).stdout.strip()} | {t:.0f} | {16000 / t:.1f} | 1.00x |")
+    print(f"\nMSRResNet 64x16 x4, batch 16 of 24x24 -> 96x96, L1 + Adam, {a.threads} threads, "
+          f"{a.steps} timed steps x {a.rounds} rounds; load average before: {load:.2f}")
+    if a.json:
+        json.dump({'ms_per_step': {'enhance': results['enhance'], 'pytorch': results['pytorch']}}, open(a.json, 'w'))
+
+
+if __name__ == '__main__':
+    main()
