@@ -71,6 +71,16 @@ public struct ModelStore: Sendable {
             return Resolved(id: ((idOrPath as NSString).lastPathComponent as NSString).deletingPathExtension,
                             files: .weights(idOrPath), entry: nil)
         }
+        // A model file installed into the models directory under its id (e.g. Enhance's own trained models,
+        // copied there by scripts/setup.sh) is used by that id.
+        if !idOrPath.contains("/"), ext.isEmpty {
+            for candidate in Self.weightFileExtensions.sorted() {
+                let path = (directory as NSString).appendingPathComponent(idOrPath + "." + candidate)
+                if FileManager.default.fileExists(atPath: path) {
+                    return Resolved(id: idOrPath, files: .weights(path), entry: nil)
+                }
+            }
+        }
         if idOrPath.hasSuffix(".param") || idOrPath.contains("/") {
             let param = idOrPath.hasSuffix(".param") ? idOrPath : idOrPath + ".param"
             let bin = String(param.dropLast(".param".count)) + ".bin"

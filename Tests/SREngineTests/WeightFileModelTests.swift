@@ -29,6 +29,17 @@ struct WeightFileModelTests {
         #expect(Pipelines.plan(.plain, scale: 2, height: 9, width: 12, alignment: 4).bottom == 3)
     }
 
+    @Test("a weight file installed in the models directory is used by its id; unknown ids still fail")
+    func installedById() throws {
+        let dir = try temporaryDirectory()
+        try FileManager.default.copyItem(atPath: Self.path("rrdbnet_x2.safetensors"), toPath: dir + "/my-model.safetensors")
+        let store = ModelStore(directory: dir)
+        let resolved = try store.resolve("my-model")
+        #expect(resolved.id == "my-model" && resolved.files == .weights(dir + "/my-model.safetensors"))
+        #expect(try Engine(store: store).model("my-model").scale == 2)
+        #expect(throws: EngineError.self) { try store.resolve("not-there") }
+    }
+
     @Test("the engine runs the network as PyTorch does (rrdbnet_x2 fixture, 12x10 input)")
     func matchesPyTorch() throws {
         let m = try engine().model(Self.path("rrdbnet_x2.safetensors"))
