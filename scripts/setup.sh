@@ -145,6 +145,29 @@ if ((do_models)); then
     "$PYTHON" scripts/fetch_models.py ${fetch_args[@]+"${fetch_args[@]}"}
 fi
 
+# ---------------------------------------------------------------- our own models
+# Models trained by this project (`enhance train`) are committed under models/enhance/ and copied into the models
+# directory after their SHA-256 is checked, so `-m <id>` finds them (e.g. -m enhance-msrresnet-x4).
+install_own_models() {
+    local dir="${ENHANCE_MODELS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/enhance/models}" prev=""
+    for a in ${fetch_args[@]+"${fetch_args[@]}"}; do
+        [[ "$prev" == "--models-dir" ]] && dir="$a"
+        prev="$a"
+    done
+    [[ -f models/enhance/SHA256SUMS ]] || return 0
+    (cd models/enhance && sha256sum --quiet -c SHA256SUMS) || die "models/enhance: checksum mismatch"
+    mkdir -p "$dir"
+    while read -r _ file; do
+        if ! cmp -s "models/enhance/$file" "$dir/$file"; then
+            cp "models/enhance/$file" "$dir/.$file.partial" && mv "$dir/.$file.partial" "$dir/$file"
+            log "installed  ${file%.*} -> $dir/$file"
+        fi
+    done < models/enhance/SHA256SUMS
+}
+if ((do_models)); then
+    install_own_models
+fi
+
 # ---------------------------------------------------------------- web assets
 "$PYTHON" scripts/fetch_web_assets.py
 log "done"
