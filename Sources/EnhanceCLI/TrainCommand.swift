@@ -85,6 +85,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue from OUT/checkpoint.safetensors (OUT/checkpoint-gan.safetensors in phase gan).")
     var resume = false
 
+    @Flag(help: "Make LR patches with random real-world degradations (blur, bicubic down, noise, JPEG) instead of clean bicubic.")
+    var degradations = false
+
     @Option(help: "pixel (phase 1) or gan (phase 2).")
     var phase: String = "pixel"
 
@@ -148,6 +151,7 @@ struct TrainCommand: ParsableCommand {
         options.checkpointEvery = checkpointEvery
         options.seed = seed
         options.output = output
+        options.degradation = degradations ? DegradationConfig() : nil
         if phase == "gan" { return try runGAN(dataset: dataset, options: options) }
         let network = MSRResNetNetwork(config: MSRResNet.Config(features: features, blocks: blocks, scale: scale), seed: seed)
         let trainer = PixelTrainer(network: network, options: options, dataset: dataset, validation: validation,

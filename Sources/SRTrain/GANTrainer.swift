@@ -47,7 +47,8 @@ public final class GANTrainer {
         self.perceptual = perceptual
         self.weights = weights
         self.options = options
-        self.sampler = PatchSampler(dataset: dataset, batchSize: options.batchSize, patch: options.patch, seed: options.seed)
+        self.sampler = PatchSampler(dataset: dataset, batchSize: options.batchSize, patch: options.patch, seed: options.seed,
+                                    degradation: options.degradation)
         self.generatorOptimizer = Adam(learningRate: options.learningRate)
         self.discriminatorOptimizer = Adam(learningRate: options.learningRate)
         self.ema = WeightAverage(generator.parameters.all, decay: options.emaDecay)

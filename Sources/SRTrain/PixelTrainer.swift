@@ -21,6 +21,8 @@ public struct TrainOptions: Sendable {
     public var checkpointEvery = 500
     public var seed: UInt64 = 1
     public var output = "train-out"
+    /// Real-world degradations for the LR patches (nil: clean bicubic LR, the papers' setting).
+    public var degradation: DegradationConfig?
 
     public init() {}
 }
@@ -50,7 +52,8 @@ public final class PixelTrainer {
                 validation: [PairedDataset.Pair], convolution: any ConvolutionEngine) {
         self.network = network
         self.options = options
-        self.sampler = PatchSampler(dataset: dataset, batchSize: options.batchSize, patch: options.patch, seed: options.seed)
+        self.sampler = PatchSampler(dataset: dataset, batchSize: options.batchSize, patch: options.patch, seed: options.seed,
+                                    degradation: options.degradation)
         self.validation = validation
         self.optimizer = Adam(learningRate: options.learningRate)
         self.ema = WeightAverage(network.parameters.all, decay: options.emaDecay)

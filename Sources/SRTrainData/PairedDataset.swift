@@ -93,13 +93,17 @@ public struct PatchSampler: Sendable {
     /// HR patch side (a multiple of the scale).
     public let patch: Int
     public let seed: UInt64
+    /// When set, each LR patch is made from its HR patch by these random degradations instead of being cut from
+    /// the clean bicubic LR image.
+    public let degradation: DegradationConfig?
 
-    public init(dataset: PairedDataset, batchSize: Int, patch: Int, seed: UInt64) {
+    public init(dataset: PairedDataset, batchSize: Int, patch: Int, seed: UInt64, degradation: DegradationConfig? = nil) {
         precondition(patch % dataset.scale == 0, "patch must be a multiple of the scale")
         self.dataset = dataset
         self.batchSize = batchSize
         self.patch = patch
         self.seed = seed
+        self.degradation = degradation
     }
 
     public func batch(_ k: Int) -> TrainingBatch {
@@ -112,10 +116,18 @@ public struct PatchSampler: Sendable {
             let ly = Int.random(in: 0...(pair.lr.height - lp), using: &g)
             let lx = Int.random(in: 0...(pair.lr.width - lp), using: &g)
             let hflip = Bool.random(using: &g), vflip = Bool.random(using: &g), transpose = Bool.random(using: &g)
-            Self.copy(pair.lr, y: ly, x: lx, side: lp, hflip: hflip, vflip: vflip, transpose: transpose,
-                      into: &lr, at: b * 3 * lp * lp)
             Self.copy(pair.hr, y: ly * s, x: lx * s, side: patch, hflip: hflip, vflip: vflip, transpose: transpose,
                       into: &hr, at: b * 3 * patch * patch)
+            if let degradation {
+                let start = b * 3 * patch * patch
+                let hrPatch = PlanarImage(channels: 3, height: patch, width: patch,
+                                          data: hr[start..<(start + 3 * patch * patch)].map { $0 * 255 })
+                let degraded = degradation.apply(hrPatch, scale: s, using: &g)
+                for i in 0..<(3 * lp * lp) { lr[b * 3 * lp * lp + i] = degraded.data[i] / 255 }
+            } else {
+                Self.copy(pair.lr, y: ly, x: lx, side: lp, hflip: hflip, vflip: vflip, transpose: transpose,
+                          into: &lr, at: b * 3 * lp * lp)
+            }
         }
         return TrainingBatch(count: batchSize, channels: 3, lrSize: lp, hrSize: patch, lr: lr, hr: hr)
     }

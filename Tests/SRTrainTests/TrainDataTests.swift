@@ -91,3 +91,30 @@ struct TrainDataTests {
         for k in 5..<15 { #expect(loader.next().hr == s.batch(k).hr) }
     }
 }
+
+@Suite("Real-world degradations")
+struct DegradationTests {
+    @Test("degraded LR patches: deterministic, whole 8-bit levels, different from the clean LR; blur keeps a flat image flat")
+    func degradations() throws {
+        let dir = try TrainDataSupport.scratch()
+        try TrainDataSupport.writeImages(dir, count: 2, side: 40)
+        let d = try PairedDataset(folder: dir, scale: 2, minimumSide: 16)
+        var config = DegradationConfig()
+        config.jpegProbability = 1
+        config.noiseProbability = 1
+        let clean = PatchSampler(dataset: d, batchSize: 4, patch: 16, seed: 5)
+        let dirty = PatchSampler(dataset: d, batchSize: 4, patch: 16, seed: 5, degradation: config)
+        let a = dirty.batch(2), b = dirty.batch(2)
+        #expect(a.lr == b.lr)
+        #expect(a.lr != clean.batch(2).lr)
+        #expect(a.lr.allSatisfy { (0...1).contains($0) && abs($0 * 255 - ($0 * 255).rounded()) < 1e-3 })
+        // The first sample is drawn before any degradation draws random numbers: the same HR patch.
+        let n = 3 * 16 * 16
+        let sameFirst = Array(a.hr[0..<n]) == Array(clean.batch(2).hr[0..<n])
+        #expect(sameFirst)
+        let flat = PlanarImage(channels: 3, height: 9, width: 7, data: [Float](repeating: 100, count: 189))
+        #expect(DegradationConfig.blur(flat, sigma: 1.5).data.allSatisfy { abs($0 - 100) < 1e-3 })
+        let jpeg = try #require(DegradationConfig.jpeg(flat, quality: 50))
+        #expect(jpeg.height == 9 && jpeg.width == 7)
+    }
+}
