@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A dense float32 tensor in row-major NCHW order (weights use their own documented layout, e.g. OIHW).
 public struct Tensor: Sendable, Equatable {
     public var dims: [Int]
@@ -55,5 +59,13 @@ extension Tensor {
         var data = [Float](repeating: 0, count: count)
         for i in 0..<count { data[i] = Float.random(in: range, using: &generator) }
         return Tensor(dims: dims, data: data)
+    }
+}
+
+extension SeededGenerator {
+    /// A standard normal sample (Box-Muller), reproducible from the seed.
+    public mutating func nextNormal() -> Float {
+        let u1 = max(Float.random(in: 0..<1, using: &self), 1e-7), u2 = Float.random(in: 0..<1, using: &self)
+        return (-2 * logf(u1)).squareRoot() * cosf(2 * .pi * u2)
     }
 }

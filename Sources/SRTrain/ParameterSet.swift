@@ -86,14 +86,8 @@ public enum Initializers {
             if spec.shape.count == 1 { return [Float](repeating: 1, count: n) }   // batch-norm weight
             let fanIn = spec.shape.dropFirst().reduce(1, *)
             let std = (2 / Float(fanIn)).squareRoot() * scale
-            return (0..<n).map { _ in normal(&g) * std }
+            return (0..<n).map { _ in g.nextNormal() * std }
         }
-    }
-
-    /// A standard normal sample (Box-Muller).
-    public static func normal(_ g: inout SeededGenerator) -> Float {
-        let u1 = max(Float.random(in: 0..<1, using: &g), 1e-7), u2 = Float.random(in: 0..<1, using: &g)
-        return (-2 * logf(u1)).squareRoot() * cosf(2 * .pi * u2)
     }
 }
 

@@ -31,7 +31,7 @@ public struct DegradationConfig: Sendable, Equatable {
         x = MatlabResize.downscale(x, by: scale)
         if Float.random(in: 0..<1, using: &g) < noiseProbability {
             let sigma = Float.random(in: noiseSigma, using: &g)
-            for i in x.data.indices { x.data[i] += sigma * Self.normal(&g) }
+            for i in x.data.indices { x.data[i] += sigma * g.nextNormal() }
         }
         x = SRProtocol.quantize(x)
         if Float.random(in: 0..<1, using: &g) < jpegProbability {
@@ -77,10 +77,5 @@ public struct DegradationConfig: Sendable, Equatable {
               back.colorChannels == 3 else { return nil }
         return PlanarImage(channels: 3, height: image.height, width: image.width,
                            data: back.pixels[0..<(3 * image.planeCount)].map { ($0 * 255).rounded() })
-    }
-
-    static func normal(_ g: inout SeededGenerator) -> Float {
-        let u1 = max(Float.random(in: 0..<1, using: &g), 1e-7), u2 = Float.random(in: 0..<1, using: &g)
-        return (-2 * logf(u1)).squareRoot() * cosf(2 * .pi * u2)
     }
 }
