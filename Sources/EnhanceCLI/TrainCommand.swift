@@ -157,7 +157,7 @@ struct TrainCommand: ParsableCommand {
         let trainer = PixelTrainer(network: network, options: options, dataset: dataset, validation: validation,
                                    convolution: try DNNLConvolution())
         if resume { try trainer.resume(from: output + "/checkpoint.safetensors") }
-        print("training MSRResNet x\(scale) (\(features) features, \(blocks) blocks, \(network.parameters.count) parameters) "
+        say("training MSRResNet x\(scale) (\(features) features, \(blocks) blocks, \(network.parameters.count) parameters) "
               + "on \(dataset.pairs.count) images, \(validation.count) held out; from step \(trainer.step) to \(steps)")
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let logURL = URL(fileURLWithPath: output + "/train.jsonl")
@@ -172,10 +172,9 @@ struct TrainCommand: ParsableCommand {
             var text = String(format: "step %6d  loss %.5f  lr %.2e  %.2f steps/s  %.1f patches/s", entry.step, entry.loss,
                               entry.learningRate, entry.stepsPerSecond, entry.stepsPerSecond * Double(batch))
             if let p = entry.validationPSNR { text += String(format: "  val PSNR %.2f dB", p) }
-            print(text)
-            try? FileHandle.standardOutput.synchronize()
+            say(text)
         }
-        print("wrote \(output)/model.safetensors (EMA weights) and \(output)/checkpoint.safetensors")
+        say("wrote \(output)/model.safetensors (EMA weights) and \(output)/checkpoint.safetensors")
     }
 
     func runGAN(dataset: PairedDataset, options: TrainOptions) throws {
@@ -195,12 +194,17 @@ struct TrainCommand: ParsableCommand {
         let trainer = try GANTrainer(generator: generator, discriminator: discriminator, perceptual: perceptual,
                                      weights: weights, options: options, dataset: dataset, convolution: try DNNLConvolution())
         if resume { try trainer.resume(from: output + "/checkpoint-gan.safetensors") }
-        print("phase 2 (GAN): MSRResNet x\(scale) from \(initial!), discriminator \(discriminator.parameters.count) parameters, "
+        say("phase 2 (GAN): MSRResNet x\(scale) from \(initial!), discriminator \(discriminator.parameters.count) parameters, "
               + "perceptual \(vgg ?? "off"); from step \(trainer.step) to \(steps)")
         try trainer.run { step, l, seconds in
-            print(String(format: "step %6d  pixel %.5f  perceptual %.5f  adversarial %.4f  D real %.4f  D fake %.4f  %.1f s",
+            say(String(format: "step %6d  pixel %.5f  perceptual %.5f  adversarial %.4f  D real %.4f  D fake %.4f  %.1f s",
                          step, l.pixel, l.perceptual, l.adversarial, l.discriminatorReal, l.discriminatorFake, seconds))
         }
-        print("wrote \(output)/model-gan.safetensors (EMA weights) and \(output)/checkpoint-gan.safetensors")
+        say("wrote \(output)/model-gan.safetensors (EMA weights) and \(output)/checkpoint-gan.safetensors")
+    }
+
+    /// Writes a progress line straight to standard output (unbuffered, so `enhance train > log` shows progress).
+    func say(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 }
