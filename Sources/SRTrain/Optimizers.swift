@@ -94,21 +94,32 @@ public enum GradientClipping {
     }
 }
 
-/// Exponential moving average of weights (BasicSR's `net_g_ema`): `ema = decay * ema + (1 - decay) * w`.
+/// Exponential moving average of weights (BasicSR's `net_g_ema`): `ema = d * ema + (1 - d) * w`.
+///
+/// The decay warms up as `d = min(decay, (1 + n) / (10 + n))` after `n` updates (TensorFlow's
+/// `ExponentialMovingAverage(num_updates:)`): with a constant 0.999 the average of a 3000-step run would still hold
+/// 5% of the random initial weights (measured: Set5 27.9 dB for the EMA vs 30.8 dB for the raw weights at step 1250).
 public final class WeightAverage {
     public let decay: Float
     public var values: [[Float]]
+    /// Updates so far (restored from checkpoints through `values` only; the warm-up restarts, harmlessly).
+    public private(set) var updates = 0
 
     public init(_ parameters: [Variable], decay: Float = 0.999) {
         self.decay = decay
         self.values = parameters.map(\.data)
     }
 
+    /// The decay of the next update.
+    public var currentDecay: Float { min(decay, Float(1 + updates) / Float(10 + updates)) }
+
     public func update(_ parameters: [Variable]) {
+        let d = currentDecay
         for (k, p) in parameters.enumerated() {
             values[k].withUnsafeMutableBufferPointer { e in p.data.withUnsafeBufferPointer { w in
-                for i in 0..<e.count { e[i] = decay * e[i] + (1 - decay) * w[i] }
+                for i in 0..<e.count { e[i] = d * e[i] + (1 - d) * w[i] }
             } }
         }
+        updates += 1
     }
 }

@@ -59,8 +59,13 @@ struct TrainingTests {
         let e = Variable(TShape(n: 1, c: 1, h: 1, w: 1), data: [0], requiresGrad: true)
         let ema = WeightAverage([e], decay: 0.9)
         e.data = [1]
+        ema.update([e])                       // warm-up: d = min(0.9, 1/10) = 0.1
+        #expect(abs(ema.values[0][0] - 0.9) < 1e-6)
+        for _ in 0..<200 { ema.update([e]) }
+        #expect(ema.currentDecay == 0.9)      // (1 + n) / (10 + n) passes 0.9 at n = 80
+        e.data = [0]
         ema.update([e])
-        #expect(abs(ema.values[0][0] - 0.1) < 1e-7)
+        #expect(abs(ema.values[0][0] - 0.9) < 1e-4)
     }
 
     func dataset(_ dir: String) throws -> PairedDataset {
