@@ -210,7 +210,9 @@ public final class DNNLConvolution: ConvolutionEngine {
 
     public func backwardData(dy: [Float], w: Variable, input: TShape, output o: TShape, stride: Int,
                              padding: Int) throws -> [Float] {
-        let p = try primitives(key(input, w.shape, stride, padding, true), output: o)
+        // Backward data has no bias: reuse the primitives the forward pass of this shape created, with or without one.
+        let withoutBias = key(input, w.shape, stride, padding, false)
+        let p = try primitives(cache[withoutBias] != nil ? withoutBias : key(input, w.shape, stride, padding, true), output: o)
         var dx = [Float](repeating: 0, count: input.count)
         var g = dy
         try g.withUnsafeMutableBytes { gs in

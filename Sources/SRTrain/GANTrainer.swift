@@ -68,7 +68,7 @@ public final class GANTrainer {
         discriminator.setTrainable(false)
         let sr = try generator.forward(x, tape: tape)
         let pixel = try tape.apply(options.loss, [sr, hr])
-        var total = try tape.apply(.axpby(a: weights.pixel, b: 0), [pixel, pixel])
+        var total = try tape.apply(.affine(scale: weights.pixel, shift: 0), [pixel])
         var perceptualValue: Float = 0
         if let vgg = perceptual, weights.perceptual != 0 {
             let real = try vgg.forward(hr, tape: tape)
@@ -83,7 +83,7 @@ public final class GANTrainer {
         try tape.backward(total)
         if let clip = options.clipNorm { GradientClipping.clip(generator.parameters.all, maxNorm: clip) }
         generatorOptimizer.learningRate = rate
-        generatorOptimizer.update(generator.parameters.all)
+        try generatorOptimizer.update(generator.parameters.all)
         ema.update(generator.parameters.all)
 
         // Discriminator: real HR patches against the generated ones (detached from the generator).
@@ -95,7 +95,7 @@ public final class GANTrainer {
         let fakeLoss = try tape.apply(.bceWithLogits(target: 0), [try discriminator.forward(detached, tape: tape)])
         try tape.backward(try tape.apply(.axpby(a: 1, b: 1), [realLoss, fakeLoss]))
         discriminatorOptimizer.learningRate = rate
-        discriminatorOptimizer.update(discriminator.parameters.all)
+        try discriminatorOptimizer.update(discriminator.parameters.all)
         tape.reset()
         step += 1
         return GANLosses(pixel: Double(pixel.scalar), perceptual: Double(perceptualValue),

@@ -1,18 +1,22 @@
 public import SRModels
-import SRCore
-import SRBackendReference
 
-/// MSRResNet (SRResNet without batch norm, as in BasicSR/ESRGAN) on the training tape, with parameters named like
-/// `SRModels.MSRResNet.stateDictSpec`, so `stateDict()` is a model file `enhance upscale -m` runs.
-public final class MSRResNetNetwork {
+/// MSRResNet (SRResNet without batch norm, as in BasicSR/ESRGAN; Wang et al. 2018) on the training tape, with
+/// parameters named like `SRModels.MSRResNet.stateDictSpec`, so `stateDict()` is a model file `enhance upscale -m`
+/// runs:
+/// ```
+/// conv_first -> LReLU(0.1) -> body.N (conv1 -> ReLU -> conv2, + input) -> upconv1 (-> upconv2) with pixel
+/// shuffle and LReLU(0.1) -> conv_hr -> LReLU(0.1) -> conv_last, + bilinear upsampling of the input
+/// ```
+public final class MSRResNetNetwork: TrainableNetwork {
     public let config: MSRResNet.Config
     public let parameters: ParameterSet
     public var specs: [TensorSpec] { MSRResNet.stateDictSpec(config) }
 
-    /// Kaiming-normal weights scaled by 0.1 (BasicSR's initialisation of this network), seeded.
+    /// Kaiming-normal weights scaled by 0.1 and zero biases (BasicSR's initialisation of every convolution of this
+    /// network), seeded.
     public init(config: MSRResNet.Config, seed: UInt64) {
         self.config = config
-        self.parameters = ParameterSet(specs: MSRResNet.stateDictSpec(config), initializer: Initializers.kaiming(scale: 0.1),
+        self.parameters = ParameterSet(specs: MSRResNet.stateDictSpec(config), initializer: .kaimingNormal(scale: 0.1),
                                        seed: seed)
     }
 
@@ -34,26 +38,6 @@ public final class MSRResNetNetwork {
         }
         feat = try tape.apply(lrelu, [try conv(tape, "conv_hr", feat)])
         let out = try conv(tape, "conv_last", feat)
-        return try tape.apply(.axpby(a: 1, b: 1), [out, Bilinear.upsample(x, scale: config.scale)])
-    }
-}
-
-/// Bilinear upsampling (`align_corners=False`, PyTorch's `F.interpolate`) of data that needs no gradient, through
-/// the reference kernel the inference graph uses, so training and inference compute the same skip connection.
-public enum Bilinear {
-    public static func upsample(_ x: Variable, scale: Int) throws -> Variable {
-        guard !x.requiresGrad else {
-            throw TrainError.invalid("bilinear upsampling is only applied to inputs; it has no gradient rule")
-        }
-        let s = x.shape, o = Shape(n: 1, c: s.c, h: s.h * scale, w: s.w * scale)
-        let op = Op.resize(Resize(mode: .bilinear, scaleH: Float(scale), scaleW: Float(scale)))
-        var out: [Float] = []
-        out.reserveCapacity(s.count * scale * scale)
-        let per = s.c * s.h * s.w
-        for n in 0..<s.n {
-            let t = Tensor(dims: [1, s.c, s.h, s.w], data: Array(x.data[(n * per)..<((n + 1) * per)]))
-            out += ReferenceKernels.evaluate(op, inputs: [t], outputShape: o).data
-        }
-        return Variable(TShape(n: s.n, c: s.c, h: o.h, w: o.w), data: out)
+        return try tape.apply(.axpby(a: 1, b: 1), [out, try tape.apply(.upsampleBilinear(factor: config.scale), [x])])
     }
 }

@@ -72,7 +72,7 @@ public final class PixelTrainer {
         try tape.backward(loss)
         if let clip = options.clipNorm { GradientClipping.clip(network.parameters.all, maxNorm: clip) }
         optimizer.learningRate = options.schedule.rate(base: options.learningRate, step: step)
-        optimizer.update(network.parameters.all)
+        try optimizer.update(network.parameters.all)
         ema.update(network.parameters.all)
         step += 1
         tape.reset()

@@ -1,4 +1,5 @@
-/// The shape of a batch of activations, NCHW.
+/// The shape of a batch of activations, NCHW. Other tensors use it too: convolution weights are OIHW as
+/// `(n: out, c: in, h: kh, w: kw)`, linear weights `(n: out, c: in, h: 1, w: 1)`, vectors `(n: k, c: 1, h: 1, w: 1)`.
 public struct TShape: Sendable, Equatable, CustomStringConvertible {
     public var n: Int, c: Int, h: Int, w: Int
     public init(n: Int, c: Int, h: Int, w: Int) {
@@ -36,13 +37,12 @@ public final class Variable {
     /// The loss value of a scalar variable.
     public var scalar: Float { data[0] }
 
-    /// Adds `g` into the gradient.
+    /// Adds `g` into the gradient (the first contribution is kept as is, without a copy).
     func accumulate(_ g: [Float]) {
-        if grad == nil { grad = g; return }
-        grad!.withUnsafeMutableBufferPointer { d in
-            g.withUnsafeBufferPointer { s in for i in 0..<d.count { d[i] += s[i] } }
-        }
+        guard grad != nil else { grad = g; return }
+        ElementWise.add(g, into: &grad!)
     }
 
+    /// Forgets the gradient (before the next step's `Tape.backward`).
     public func zeroGrad() { grad = nil }
 }
