@@ -2,6 +2,7 @@ import Foundation
 import SRCore
 import SRWeights
 import SRModels
+import SRBackendDNNL
 
 /// What `enhance inspect` reports about a model: a PyTorch / safetensors weight file, an ncnn `.param` or an
 /// installed model id.
@@ -132,33 +133,119 @@ extension ModelStore {
         }
     }
 
-    /// Converts a PyTorch / safetensors weight file to a safetensors file Enhance (and the safetensors library)
-    /// reads: the network's tensors under their canonical names, optionally stored as `storage`, with metadata
-    /// naming the architecture, its configuration, the scale, the source file and the converter.
-    /// - Throws: `EngineError.invalidOption` for ncnn sources (their graph has no PyTorch names to write) or when
-    ///   `output` is the input; `.modelFile` when the input cannot be read or recognised or the output written.
+    /// Converts a PyTorch / safetensors weight file, or an ncnn model of a mapped architecture (RRDBNet,
+    /// SRVGGNetCompact, SPAN), to a safetensors file Enhance (and the safetensors library) reads: the network's
+    /// tensors under their canonical PyTorch names, optionally stored as `storage`, with metadata naming the
+    /// architecture, its configuration, the scale, the source file and the converter.
+    ///
+    /// An ncnn source is mapped by the order and shapes of its weights (see `ArchitectureRegistry.ncnnWeights`) and
+    /// the mapping is accepted only when the rebuilt network gives the ncnn graph's output on a test input.
+    /// - Throws: `EngineError.invalidOption` when `output` is the input or not `.safetensors`; `.modelFile` when the
+    ///   input cannot be read or recognised (an ncnn graph no architecture reproduces names why) or the output
+    ///   cannot be written.
     @discardableResult
     public func convert(_ idOrPath: String, to output: String, storage: StorageType? = nil) throws(EngineError) -> ModelReport {
         let resolved = try resolve(idOrPath)
-        guard case .weights(let path) = resolved.files else {
-            throw .invalidOption("\(resolved.path) is an ncnn model; only PyTorch (.pth, .pt) and .safetensors files can be converted for now")
-        }
         guard (output as NSString).pathExtension.lowercased() == "safetensors" else {
             throw .invalidOption("the output must be a .safetensors file, got '\(output)'")
         }
         let canonical = { (p: String) in URL(fileURLWithPath: p).standardizedFileURL.resolvingSymlinksInPath().path }
-        guard canonical(path) != canonical(output) else {
-            throw .invalidOption("refusing to overwrite the input '\(path)'; choose another output file")
+        let inputs: [String]
+        switch resolved.files {
+        case .weights(let path): inputs = [path]
+        case .ncnn(let param, let bin): inputs = [param, bin]
+        }
+        for input in inputs where canonical(input) == canonical(output) {
+            throw .invalidOption("refusing to overwrite the input '\(input)'; choose another output file")
         }
         let detected: DetectedModel
-        do { detected = try ArchitectureRegistry.standard.load(path: path) } catch {
-            throw .modelFile(path: path, underlying: ModelFileError(error))
+        switch resolved.files {
+        case .weights(let path):
+            do { detected = try ArchitectureRegistry.standard.load(path: path) } catch {
+                throw .modelFile(path: path, underlying: ModelFileError(error))
+            }
+        case .ncnn(let param, let bin):
+            detected = try Self.mapNCNN(param: param, bin: bin, output: resolved.entry?.blobs.output)
         }
-        let metadata = detected.conversionMetadata(source: (path as NSString).lastPathComponent,
+        var metadata = detected.conversionMetadata(source: (resolved.path as NSString).lastPathComponent,
                                                    convertedBy: "enhance convert")
+        if let entry = resolved.entry { metadata["licence"] = entry.licence }
         do { try Safetensors.write(detected.weights, metadata: metadata, to: output, dtype: storage?.dtype) } catch {
             throw .modelFile(path: output, underlying: .weights(error))
         }
         return try Self.inspectWeights(output)
+    }
+
+    /// Side of the random test image an ncnn mapping is checked on.
+    static let ncnnCheckSide = 24
+    /// Largest absolute difference (on a 0...1 image scale) between the ncnn graph and the rebuilt network that
+    /// counts as the same network: float reassociation stays far below it (1e-5 measured), a wrong mapping far above.
+    static let ncnnCheckTolerance: Float = 1e-3
+
+    /// The architecture, configuration and PyTorch-named weights of the ncnn model `param` + `bin`: the first
+    /// candidate whose network reproduces the ncnn graph's output on a random image.
+    static func mapNCNN(param: String, bin: String, output: String?) throws(EngineError) -> DetectedModel {
+        let model: NCNNModel
+        do { model = try NCNNModel.load(param: param, bin: bin, output: output) } catch {
+            throw .modelFile(path: param, underlying: .ncnn(error))
+        }
+        let weights: [NCNNWeight]
+        do { weights = try ArchitectureRegistry.ncnnWeights(of: model.graph) } catch {
+            throw .modelFile(path: param, underlying: .architecture(error))
+        }
+        let candidates = ArchitectureRegistry.ncnnCandidates(weights)
+        let kernels = weights.filter { $0.tensor.dims.count == 4 }.count
+        guard !candidates.isEmpty else {
+            throw .modelFile(path: param, underlying: .architecture(.unsupported(
+                architecture: "ncnn graph",
+                detail: "its \(weights.count) weight tensors (\(kernels) convolutions, first \(weights.first?.tensor.dims ?? []), last \(weights.last?.tensor.dims ?? [])) match no configuration of \(ArchitectureRegistry.ncnnMappable.map { $0.name }.joined(separator: ", "))")))
+        }
+        var generator = SeededGenerator(seed: 7)
+        let side = ncnnCheckSide
+        let backend = DNNLBackend(convolutionAlgorithm: .direct)
+        let reference: Tensor
+        let input: Tensor
+        do {
+            input = testImage(side: side, using: &generator)
+            reference = try backend.compile(model.graph, inputShape: input.shape).run(input)
+        } catch {
+            throw .backend("cannot run \(param) on a \(side)x\(side) test image: \(error)")
+        }
+        var tried: [String] = []
+        for candidate in candidates {
+            let name = "\(candidate.architecture) \(candidate.configJSON)"
+            guard candidate.facts.inChannels == 3, side % candidate.facts.alignment == 0,
+                  let graph = try? candidate.imageGraph(),
+                  let out = try? backend.compile(graph, inputShape: input.shape).run(input) else {
+                tried.append("\(name) (does not run on an RGB image)")
+                continue
+            }
+            guard out.dims == reference.dims else {
+                tried.append("\(name) gives a \(out.shape.w)x\(out.shape.h) output where the ncnn graph gives \(reference.shape.w)x\(reference.shape.h) for a \(side)x\(side) input: the graph has layers the architecture lacks (a final resize, as in realesr-animevideov3-x2/x3, which run the x4 network and downscale)")
+                continue
+            }
+            var worst: Float = 0
+            for (a, b) in zip(out.data, reference.data) { worst = max(worst, abs(a - b)) }
+            if worst <= ncnnCheckTolerance { return candidate }
+            tried.append("\(candidate.architecture) \(candidate.configJSON) (differs by up to \(worst))")
+        }
+        throw .modelFile(path: param, underlying: .architecture(.unsupported(
+            architecture: "ncnn graph",
+            detail: "its weights fit these configurations by shape, but none reproduces the ncnn output (tolerance \(ncnnCheckTolerance)): \(tried.joined(separator: "; "))")))
+    }
+
+    /// A photo-like RGB test image: smooth random waves plus mild noise, in 0...1. (Uniform noise is a poor probe:
+    /// networks that scale their input by 255, as SPAN does, amplify float rounding on it to ~1e-2.)
+    static func testImage(side: Int, using g: inout SeededGenerator) -> Tensor {
+        var data = [Float](repeating: 0, count: 3 * side * side)
+        for c in 0..<3 {
+            let fx = Float.random(in: 0.1...0.5, using: &g), fy = Float.random(in: 0.1...0.5, using: &g)
+            let phase = Float.random(in: 0...6, using: &g)
+            for y in 0..<side { for x in 0..<side {
+                let wave = 0.5 + 0.35 * sin(fx * Float(x) + fy * Float(y) + phase)
+                data[(c * side + y) * side + x] = min(1, max(0, wave + Float.random(in: -0.05...0.05, using: &g)))
+            } }
+        }
+        return Tensor(dims: [1, 3, side, side], data: data)
     }
 }

@@ -33,7 +33,7 @@ struct ModelFileCommandTests {
         #expect(r.stdout.contains("inspect") && r.stdout.contains("convert"))
         let c = try enhance(["convert", "--help"])
         let words = c.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        #expect(words.contains("ncnn sources (.param/.bin) are not convertible yet"))
+        #expect(words.contains("mapping is kept only if the rebuilt network reproduces the ncnn graph's output"))
         let u = try enhance(["upscale", "--help"])
         #expect(u.stdout.contains(".safetensors"))
     }
@@ -101,7 +101,7 @@ struct ModelFileCommandTests {
         #expect(d.status != 0 && d.stderr.contains("does not produce an image"), "\(d.stderr)")
         FileManager.default.createFile(atPath: dir + "/net.param", contents: Data("7767517\n".utf8))
         let n = try enhance(["convert", dir + "/net.param", dir + "/x.safetensors"])
-        #expect(n.status != 0 && n.stderr.contains("ncnn model"), "\(n.stderr)")
+        #expect(n.status != 0 && n.stderr.contains("net.bin") && n.stderr.contains("no such file"), "\(n.stderr)")
         let o = try enhance(["convert", Self.fixture("srvgg_x4.pth"), dir + "/x.png"])
         #expect(o.status != 0 && o.stderr.contains(".safetensors"), "\(o.stderr)")
         let same = dir + "/same.safetensors"
@@ -110,5 +110,63 @@ struct ModelFileCommandTests {
         #expect(s.status != 0 && s.stderr.contains("refusing to overwrite the input"), "\(s.stderr)")
         let m = try enhance(["inspect", dir + "/missing.pth"])
         #expect(m.status != 0 && m.stderr.contains("no such file"), "\(m.stderr)")
+    }
+
+    /// Upscales `input` with model `m` into `output` and returns its 8-bit pixel values.
+    func upscaled(_ input: String, _ m: String, _ output: String) throws -> [Int] {
+        let r = try enhance(["upscale", input, "-m", m, "-o", output, "-q"])
+        #expect(r.status == 0, "\(r.stderr)")
+        return try ImageIO.decode(path: output).pixels.map { Int(($0 * 255).rounded()) }
+    }
+
+    @Test("convert maps installed ncnn models to PyTorch architectures; the converted file gives the ncnn pixels",
+          arguments: [("realesr-animevideov3-x4", "SRVGGNetCompact", 4), ("span-x2-ch52", "SPAN", 2),
+                      ("realesrgan-x4plus-anime", "RRDBNet", 4)])
+    func convertNCNN(id: String, architecture: String, scale: Int) throws {
+        let dir = try scratch()
+        let out = dir + "/\(id).safetensors"
+        let r = try enhance(["convert", id, out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try json(try enhance(["inspect", out, "--json"]))
+        #expect(report["architecture"] as? String == architecture && report["scale"] as? Int == scale)
+        let meta = report["metadata"] as? [String: String] ?? [:]
+        #expect(meta["source"] == "\(id).param" && meta["converted_by"] == "enhance convert" && meta["licence"] != nil)
+        // A photo-like input (the edge pixels exercise the reflect padding both paths share).
+        try writeTestImage(dir + "/in.png", width: 21, height: 15)
+        let original = try upscaled(dir + "/in.png", id, dir + "/ncnn.png")
+        let converted = try upscaled(dir + "/in.png", out, dir + "/converted.png")
+        #expect(original.count == 21 * scale * 15 * scale * 3 && converted.count == original.count)
+        let worst = zip(original, converted).map { abs($0 - $1) }.max() ?? 99
+        #expect(worst <= 1, "converted \(id) differs from the ncnn model by up to \(worst) levels")
+    }
+
+    @Test("ncnn models no architecture reproduces are refused with the reason, and nothing is written")
+    func convertNCNNErrors() throws {
+        let dir = try scratch()
+        let cugan = try enhance(["convert", "realcugan-se-x2-no-denoise", dir + "/c.safetensors"])
+        #expect(cugan.status != 0 && cugan.stderr.contains("deconvolution") && cugan.stderr.contains("Real-CUGAN"),
+                "\(cugan.stderr)")
+        let resized = try enhance(["convert", "realesr-animevideov3-x2", dir + "/r.safetensors"])
+        #expect(resized.status != 0 && resized.stderr.contains("final resize"), "\(resized.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/c.safetensors")
+                && !FileManager.default.fileExists(atPath: dir + "/r.safetensors"))
+        // An ncnn model whose weights fit no architecture by shape names what it found.
+        let param = """
+        7767517
+        3 3
+        Input data 0 1 data
+        Convolution conv0 1 1 data c0 0=8 1=3 4=1 5=1 6=216
+        Convolution conv1 1 1 c0 out 0=3 1=1 5=1 6=24
+        """
+        try Data(param.utf8).write(to: URL(fileURLWithPath: dir + "/tiny.param"))
+        var bin = Data()
+        for count in [216, 8, 24, 3] {
+            if count > 8 { bin.append(contentsOf: [0, 0, 0, 0]) }   // weight blocks carry a 4-byte fp32 tag
+            for k in 0..<count { var v = Float(k % 7) / 10; bin.append(Data(bytes: &v, count: 4)) }
+        }
+        try bin.write(to: URL(fileURLWithPath: dir + "/tiny.bin"))
+        let tiny = try enhance(["convert", dir + "/tiny.param", dir + "/t.safetensors"])
+        #expect(tiny.status != 0 && tiny.stderr.contains("2 convolutions") && tiny.stderr.contains("match no configuration"),
+                "\(tiny.stderr)")
     }
 }
