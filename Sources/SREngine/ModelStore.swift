@@ -34,6 +34,22 @@ public struct ModelStore: Sendable {
         return true
     }
 
+    /// Weight files installed into the models directory that are not in the manifest (Enhance's own trained
+    /// models, copied there by `scripts/setup.sh`, or files a user put there): `(id, path)` sorted by id; each is
+    /// usable by its id with `-m`.
+    public func localWeightModels() -> [(id: String, path: String)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var seen = Set<String>()
+        var found: [(id: String, path: String)] = []
+        for name in names.sorted() where !name.hasPrefix(".") {
+            let ext = (name as NSString).pathExtension.lowercased()
+            let id = (name as NSString).deletingPathExtension
+            guard Self.weightFileExtensions.contains(ext), manifest.entry(id) == nil, seen.insert(id).inserted else { continue }
+            found.append((id, (directory as NSString).appendingPathComponent(name)))
+        }
+        return found
+    }
+
     /// A model to load: a manifest id, a path to an ncnn `.param` (with its `.bin` beside it), or a path to a
     /// PyTorch / safetensors weight file whose architecture is detected from its keys.
     public struct Resolved: Sendable {

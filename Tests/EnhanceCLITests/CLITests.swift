@@ -105,8 +105,33 @@ struct CLITests {
         #expect(r.stdout.contains("BSD-3-Clause") && r.stdout.contains("MIT") && r.stdout.contains("Apache-2.0"))
         let j = try enhance(["models", "--json"])
         let rows = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as! [[String: Any]]
-        #expect(rows.count == 20)
+        #expect(rows.filter { $0["kind"] as? String != "local" }.count == 20)
         #expect(rows.contains { $0["id"] as? String == "realesrgan-x4plus" && $0["isDefault"] as? Bool == true })
+    }
+
+    @Test("models also lists weight files installed in the model directory, and names an unreadable one")
+    func localModels() throws {
+        let dir = try scratch()
+        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("models/enhance/enhance-msrresnet-x4.safetensors").path
+        try FileManager.default.copyItem(atPath: shipped, toPath: dir + "/mine-x4.safetensors")
+        try Data("not a checkpoint".utf8).write(to: URL(fileURLWithPath: dir + "/broken.pth"))
+        let env = ["ENHANCE_MODELS_DIR": dir]
+        let r = try enhance(["models"], environment: env)
+        #expect(r.status == 0, "\(r.stderr)")
+        let mine = r.stdout.split(separator: "\n").first { $0.hasPrefix("mine-x4 ") }
+        #expect(mine?.contains("MSRResNet") == true && mine?.contains("x4") == true && mine?.contains("local file") == true,
+                "\(r.stdout)")
+        #expect(r.stdout.split(separator: "\n").contains { $0.hasPrefix("broken ") && $0.contains("unreadable") })
+        let j = try enhance(["models", "--json"], environment: env)
+        let rows = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as! [[String: Any]]
+        let row = rows.first { $0["id"] as? String == "mine-x4" }
+        #expect(row?["architecture"] as? String == "MSRResNet" && row?["scale"] as? Int == 4 && row?["kind"] as? String == "local")
+        // The listed id is what -m takes.
+        try writeTestImage(dir + "/in.png", width: 12, height: 10)
+        let up = try enhance(["upscale", dir + "/in.png", "-m", "mine-x4", "-o", dir + "/out.png", "-q"], environment: env)
+        #expect(up.status == 0, "\(up.stderr)")
+        #expect(try ImageIO.header(path: dir + "/out.png").width == 48)
     }
 }
 
