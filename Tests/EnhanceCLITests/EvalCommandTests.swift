@@ -41,6 +41,18 @@ struct EvalCommandTests {
         }
     }
 
+    @Test("the shipped enhance-msrresnet-x4 reproduces its published Set5 score (docs/training.md)")
+    func shippedModel() throws {
+        // Run by id, as setup.sh installs it, from the committed file.
+        let r = try enhance(["eval", "--hr", Self.set5, "--scale", "4", "-m", "enhance-msrresnet-x4", "--json",
+                             "--threads", "2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = try JSONDecoder().decode(Report.self, from: Data(r.stdout.utf8))
+        #expect(report.images.count == 5)
+        #expect(abs((report.mean.modelPSNR ?? 0) - 31.29) < 0.01, "\(report.mean.modelPSNR ?? .nan) dB")
+        #expect(abs((report.mean.modelSSIM ?? 0) - 0.8822) < 0.0005, "\(report.mean.modelSSIM ?? .nan)")
+    }
+
     @Test("bad input: scale mismatch, a missing folder, an empty folder each fail with a specific message")
     func errors() throws {
         let mismatch = try enhance(["eval", "--hr", Self.set5, "--scale", "4", "-m", "span-x2"])
