@@ -3,7 +3,7 @@
 
 For every architecture that ``Sources/SRModels`` rebuilds from PyTorch weights, this script defines the network in
 PyTorch from its published description (BasicSR layouts, the SRGAN tutorial layout, yjn870's ESPCN / FSRCNN, SPAN,
-torchvision's VGG), instantiates a TINY configuration with a fixed seed, and writes into
+torchvision's VGG, Real-CUGAN's v3 U-Nets), instantiates a TINY configuration with a fixed seed, and writes into
 ``Tests/SRModelsTests/Fixtures/``:
 
 * ``<name>.pth`` or ``<name>.safetensors``: the state dict, some wrapped BasicSR-style in ``{"params_ema": ...}`` or
@@ -379,6 +379,92 @@ class VGGFeatures(nn.Module):
         self.features = nn.Sequential(*layers)
 
 
+# Real-CUGAN "se" (bilibili AI Lab, upcunet_v3): two unpadded U-Nets with squeeze-and-excitation; base width b
+# (32 upstream). Only the network core: the host pads, aligns and (x4) adds the nearest-neighbour residual.
+class SEBlock(nn.Module):
+    def __init__(self, channels: int, reduction: int = 8):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels // reduction, 1)
+        self.conv2 = nn.Conv2d(channels // reduction, channels, 1)
+
+    def forward(self, x):
+        s = torch.sigmoid(self.conv2(F.relu(self.conv1(x.mean(dim=(2, 3), keepdim=True)))))
+        return x * s
+
+
+class UNetConv(nn.Module):
+    def __init__(self, cin: int, mid: int, cout: int, se: bool):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(cin, mid, 3), nn.LeakyReLU(0.1), nn.Conv2d(mid, cout, 3), nn.LeakyReLU(0.1))
+        self.seblock = SEBlock(cout) if se else None
+
+    def forward(self, x):
+        x = self.conv(x)
+        return self.seblock(x) if self.seblock is not None else x
+
+
+def crop(x, n: int):
+    return x[:, :, n:-n, n:-n]
+
+
+class UNet1(nn.Module):
+    def __init__(self, b: int, cout: int, scale3: bool):
+        super().__init__()
+        self.conv1 = UNetConv(3, b, 2 * b, se=False)
+        self.conv1_down = nn.Conv2d(2 * b, 2 * b, 2, 2)
+        self.conv2 = UNetConv(2 * b, 4 * b, 2 * b, se=True)
+        self.conv2_up = nn.ConvTranspose2d(2 * b, 2 * b, 2, 2)
+        self.conv3 = nn.Conv2d(2 * b, 2 * b, 3)
+        self.conv_bottom = nn.ConvTranspose2d(2 * b, cout, 5, 3, 2) if scale3 else nn.ConvTranspose2d(2 * b, cout, 4, 2, 3)
+
+    def forward(self, x):
+        x1 = self.conv1(x)
+        x2 = F.leaky_relu(self.conv2_up(self.conv2(F.leaky_relu(self.conv1_down(x1), 0.1))), 0.1)
+        x3 = F.leaky_relu(self.conv3(crop(x1, 4) + x2), 0.1)
+        return self.conv_bottom(x3)
+
+
+class UNet2(nn.Module):
+    def __init__(self, b: int, cin: int, cout: int):
+        super().__init__()
+        self.conv1 = UNetConv(cin, b, 2 * b, se=False)
+        self.conv1_down = nn.Conv2d(2 * b, 2 * b, 2, 2)
+        self.conv2 = UNetConv(2 * b, 2 * b, 4 * b, se=True)
+        self.conv2_down = nn.Conv2d(4 * b, 4 * b, 2, 2)
+        self.conv3 = UNetConv(4 * b, 8 * b, 4 * b, se=True)
+        self.conv3_up = nn.ConvTranspose2d(4 * b, 4 * b, 2, 2)
+        self.conv4 = UNetConv(4 * b, 2 * b, 2 * b, se=True)
+        self.conv4_up = nn.ConvTranspose2d(2 * b, 2 * b, 2, 2)
+        self.conv5 = nn.Conv2d(2 * b, 2 * b, 3)
+        self.conv_bottom = nn.Conv2d(2 * b, cout, 3)
+
+    def forward(self, x):
+        x1 = self.conv1(x)
+        x2 = self.conv2(F.leaky_relu(self.conv1_down(x1), 0.1))
+        x3 = F.leaky_relu(self.conv3_up(self.conv3(F.leaky_relu(self.conv2_down(x2), 0.1))), 0.1)
+        x4 = F.leaky_relu(self.conv4_up(self.conv4(crop(x2, 4) + x3)), 0.1)
+        x5 = F.leaky_relu(self.conv5(crop(x1, 16) + x4), 0.1)
+        return self.conv_bottom(x5)
+
+
+class UpCunetCore(nn.Module):
+    def __init__(self, b: int, scale: int):
+        super().__init__()
+        mid = 2 * b if scale == 4 else 3
+        self.unet1 = UNet1(b, mid, scale3=scale == 3)
+        self.unet2 = UNet2(b, mid, mid)
+        self.scale = scale
+        if scale == 4:
+            self.conv_final = nn.Conv2d(2 * b, 12, 3)
+
+    def forward(self, x):
+        u = self.unet1(x)
+        y = self.unet2(u) + crop(u, 20)
+        if self.scale == 4:
+            y = F.pixel_shuffle(crop(self.conv_final(y), 1), 2)
+        return y
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Writing
 # ---------------------------------------------------------------------------------------------------------------
@@ -565,6 +651,17 @@ def main() -> None:
     w.add("vgg_features", "vgg_features.pth", sd(m), "VGG",
           {"inChannels": 3, "stages": stages, "batchNorm": False, "classifier": False, "lastLayer": "conv3_3",
            "inputNormalisation": True}, y, rgb)
+
+    # Real-CUGAN cores (base width 4): x2 as .pth, x3 as safetensors, x4 in {"params_ema": ...}. Own seed, so the
+    # fixtures above stay byte-identical.
+    torch.manual_seed(4321)
+    for scale, file_name, shape in ((2, "realcugan_x2.pth", [1, 3, 44, 40]),
+                                    (3, "realcugan_x3.safetensors", [1, 3, 40, 40]),
+                                    (4, "realcugan_x4.pth", [1, 3, 44, 44])):
+        m = UpCunetCore(4, scale)
+        payload = {"params_ema": sd(m)} if scale == 4 else sd(m)
+        w.add(f"realcugan_x{scale}", file_name, payload, "RealCUGAN", {"features": 4, "scale": scale},
+              run(m, fixture_input(shape)), shape)
 
     w.finish()
     total = sum(os.path.getsize(os.path.join(args.out, f)) for f in os.listdir(args.out))

@@ -97,7 +97,7 @@ public final class LoadedModel: Sendable {
     private static func loadWeights(_ resolved: ModelStore.Resolved, path: String, backend: any Backend,
                                     start: Date) throws(EngineError) -> LoadedModel {
         let detected: DetectedModel
-        let graph: Graph
+        var graph: Graph
         do { detected = try ArchitectureRegistry.standard.load(path: path) } catch {
             throw .modelFile(path: path, underlying: ModelFileError(error))
         }
@@ -105,7 +105,14 @@ public final class LoadedModel: Sendable {
         // The Real-ESRGAN family runs with the 10-pixel reflect padding of its official tools (so a .pth gives the
         // same pixels as the matching ncnn model, borders included); others without padding.
         let esrganFamily = ["RRDBNet", "SRVGGNetCompact", "SPAN"].contains(detected.architecture)
-        let pipeline: ModelManifest.Pipeline = esrganFamily && detected.facts.alignment == 1 ? .realesrgan : .plain
+        var pipeline: ModelManifest.Pipeline = esrganFamily && detected.facts.alignment == 1 ? .realesrgan : .plain
+        if detected.architecture == RealCUGAN.name {
+            // The network core of realcugan-ncnn-vulkan's files: the same host padding and x4 residual apply.
+            pipeline = .realcugan
+            if detected.facts.scale == 4 {
+                graph = Pipelines.addCUGANResidual(graph, padding: Pipelines.cuganPadding(scale: 4))
+            }
+        }
         return LoadedModel(id: resolved.id, scale: detected.facts.scale, pipeline: pipeline, entry: nil, graph: graph,
                            backend: backend, loadSeconds: Date().timeIntervalSince(start),
                            alignment: detected.facts.alignment, architecture: detected.architecture)

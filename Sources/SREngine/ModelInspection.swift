@@ -176,7 +176,8 @@ extension ModelStore {
         return try Self.inspectWeights(output)
     }
 
-    /// Side of the random test image an ncnn mapping is checked on.
+    /// Side of the random test image an ncnn mapping is checked on (at least each candidate's minimum input, a
+    /// multiple of every candidate's alignment).
     static let ncnnCheckSide = 24
     /// Largest absolute difference (on a 0...1 image scale) between the ncnn graph and the rebuilt network that
     /// counts as the same network: float reassociation stays far below it (1e-5 measured), a wrong mapping far above.
@@ -201,7 +202,9 @@ extension ModelStore {
                 detail: "its \(weights.count) weight tensors (\(kernels) convolutions, first \(weights.first?.tensor.dims ?? []), last \(weights.last?.tensor.dims ?? [])) match no configuration of \(ArchitectureRegistry.ncnnMappable.map { $0.name }.joined(separator: ", "))")))
         }
         var generator = SeededGenerator(seed: 7)
-        let side = ncnnCheckSide
+        let alignment = candidates.reduce(1) { lcm($0, $1.facts.alignment) }
+        let least = candidates.map(\.facts.minimumInputSide).reduce(ncnnCheckSide, max)
+        let side = (least + alignment - 1) / alignment * alignment
         let backend = DNNLBackend(convolutionAlgorithm: .direct)
         let reference: Tensor
         let input: Tensor
@@ -232,6 +235,11 @@ extension ModelStore {
         throw .modelFile(path: param, underlying: .architecture(.unsupported(
             architecture: "ncnn graph",
             detail: "its weights fit these configurations by shape, but none reproduces the ncnn output (tolerance \(ncnnCheckTolerance)): \(tried.joined(separator: "; "))")))
+    }
+
+    private static func lcm(_ a: Int, _ b: Int) -> Int {
+        func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+        return a / gcd(a, b) * b
     }
 
     /// A photo-like RGB test image: smooth random waves plus mild noise, in 0...1. (Uniform noise is a poor probe:

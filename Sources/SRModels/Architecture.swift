@@ -61,15 +61,18 @@ public struct ModelFacts: Sendable, Equatable, Codable {
     public var alignment: Int
     /// A fixed input side, for networks with fully connected heads (nil: any size).
     public var fixedInputSize: Int?
+    /// The smallest input side the network accepts (unpadded convolutions shrink their input; Real-CUGAN).
+    public var minimumInputSide: Int
 
     public init(kind: ModelKind = .upscaler, scale: Int, inChannels: Int, outChannels: Int, alignment: Int = 1,
-                fixedInputSize: Int? = nil) {
+                fixedInputSize: Int? = nil, minimumInputSide: Int = 1) {
         self.kind = kind
         self.scale = scale
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.alignment = alignment
         self.fixedInputSize = fixedInputSize
+        self.minimumInputSide = minimumInputSide
     }
 }
 

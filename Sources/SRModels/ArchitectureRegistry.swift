@@ -46,7 +46,7 @@ public struct ArchitectureRegistry: Sendable {
     /// Every architecture, in detection order.
     public static let standard = ArchitectureRegistry([
         Entry(RRDBNet.self), Entry(SRVGGNetCompact.self), Entry(MSRResNet.self), Entry(SRResNet.self),
-        Entry(EDSR.self), Entry(ESPCN.self), Entry(FSRCNN.self), Entry(SPAN.self),
+        Entry(EDSR.self), Entry(ESPCN.self), Entry(FSRCNN.self), Entry(SPAN.self), Entry(RealCUGAN.self),
         Entry(VGGStyleDiscriminator.self), Entry(VGGFeatures.self),
     ])
 

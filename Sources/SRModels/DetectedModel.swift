@@ -67,9 +67,17 @@ public struct DetectedModel: Sendable {
     /// Multiply-accumulates per output pixel (upscalers) or per input pixel (other kinds), measured on a
     /// `side` x `side` input (or the fixed input size).
     public func macsPerPixel(side: Int = 64) throws -> Double {
-        let s = facts.fixedInputSize ?? (side + facts.alignment - 1) / facts.alignment * facts.alignment
-        let macs = try build().multiplyAccumulates(inputs: [Shape(c: facts.inChannels, h: s, w: s)])
-        let pixels = facts.kind == .upscaler ? s * facts.scale * s * facts.scale : s * s
+        let wanted = max(side, facts.minimumInputSide)
+        let s = facts.fixedInputSize ?? (wanted + facts.alignment - 1) / facts.alignment * facts.alignment
+        let graph = try build()
+        let input = Shape(c: facts.inChannels, h: s, w: s)
+        let macs = try graph.multiplyAccumulates(inputs: [input])
+        var pixels = s * s
+        if facts.kind == .upscaler {
+            // The output the graph really produces (unpadded networks give fewer than s·scale pixels).
+            let out = try graph.inferShapes(inputs: [input])[graph.outputs[0]]
+            pixels = out.h * out.w
+        }
         return Double(macs) / Double(pixels)
     }
 

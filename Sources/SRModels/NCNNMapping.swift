@@ -23,11 +23,11 @@ public struct NCNNWeight: Sendable {
 
 extension ArchitectureRegistry {
     /// The architectures an ncnn graph can be mapped to.
-    public static let ncnnMappable: [any NCNNMappable.Type] = [RRDBNet.self, SRVGGNetCompact.self, SPAN.self]
+    public static let ncnnMappable: [any NCNNMappable.Type] = [RRDBNet.self, SRVGGNetCompact.self, SPAN.self, RealCUGAN.self]
 
     /// The weighted tensors of `graph` in layer order, shaped as PyTorch stores them.
-    /// - Throws: `ModelsError.unsupported` for layers no mapped architecture has (deconvolutions, grouped
-    ///   convolutions), naming the layer.
+    /// - Throws: `ModelsError.unsupported` for layers no mapped architecture has (grouped convolutions,
+    ///   deconvolutions with output padding or dilation), naming the layer.
     public static func ncnnWeights(of graph: Graph) throws(ModelsError) -> [NCNNWeight] {
         var found: [NCNNWeight] = []
         func add(_ layer: String, _ dims: [Int], _ data: [Float]) {
@@ -46,11 +46,18 @@ extension ArchitectureRegistry {
             case .activation(.prelu(let s)):
                 add(node.name, [s.count], s)
             case .linear(let l):
-                found.append(NCNNWeight(layer: node.name, tensor: l.weight))
+                // Mapped networks use 1x1 convolutions on 1x1 maps here (Real-CUGAN's SE blocks): PyTorch's shape.
+                add(node.name, l.weight.dims + [1, 1], l.weight.data)
                 if let b = l.bias { add(node.name, [b.count], b) }
-            case .deconv2d:
-                throw .unsupported(architecture: "ncnn graph",
-                                   detail: "layer '\(node.name)' is a deconvolution (as in Real-CUGAN's UNet); Enhance has no PyTorch architecture for this network yet, so it can only run the ncnn files, not convert them. Convertible: \(mappableNames)")
+            case .deconv2d(let d):
+                guard d.strideH == d.strideW, d.padding == .uniform(d.padding.top), d.outputPaddingH == 0,
+                      d.outputPaddingW == 0, d.dilationH == 1, d.dilationW == 1 else {
+                    throw .unsupported(architecture: "ncnn graph",
+                                       detail: "layer '\(node.name)' is a deconvolution with output padding, dilation or uneven stride/padding, which none of \(mappableNames) has")
+                }
+                // PyTorch's ConvTranspose2d stores [in, out, kh, kw].
+                found.append(NCNNWeight(layer: node.name, tensor: RealCUGAN.transposeInOut(d.weight)))
+                if let b = d.bias { add(node.name, [b.count], b) }
             default:
                 continue
             }
@@ -163,4 +170,15 @@ private func squareRoot(_ n: Int) -> Int? {
     var r = 1
     while r * r < n { r += 1 }
     return r * r == n ? r : nil
+}
+
+extension RealCUGAN: NCNNMappable {
+    /// realcugan-ncnn-vulkan's "se" models: the base width from the first convolution, the scale from unet1's
+    /// last deconvolution (4x4: x2, 5x5: x3) or a 12-output final convolution (x4).
+    public static func ncnnCandidates(_ shapes: [[Int]]) -> [Config] {
+        guard let first = shapes.first, first.count == 4, first[1] == 3 else { return [] }
+        var configs: [Config] = []
+        for scale in [2, 3, 4] { configs.append(Config(features: first[0], scale: scale)) }
+        return configs
+    }
 }

@@ -70,6 +70,7 @@ func configMatches(_ detected: DetectedModel, _ f: ArchFixtures.Fixture) throws 
     case ESPCN.name: try hasConfig(ESPCN.self, detected, f.config)
     case FSRCNN.name: try hasConfig(FSRCNN.self, detected, f.config)
     case SPAN.name: try hasConfig(SPAN.self, detected, f.config)
+    case RealCUGAN.name: try hasConfig(RealCUGAN.self, detected, f.config)
     case VGGStyleDiscriminator.name: try hasConfig(VGGStyleDiscriminator.self, detected, f.config)
     case VGGFeatures.name: try hasConfig(VGGFeatures.self, detected, f.config)
     default: false

@@ -51,16 +51,32 @@ struct NCNNMappingTests {
         try expectRecovered(SPAN.self, SPAN.Config(features: 52, scale: 2, branches: false), seed: 9)
     }
 
-    @Test("deconvolutions and grouped convolutions are refused by name")
+    @Test("Real-CUGAN se x2, x3 and x4 (deconvolutions, SE blocks as 1x1 linear layers) are recovered")
+    func realCUGAN() throws {
+        for scale in [2, 3, 4] {
+            try expectRecovered(RealCUGAN.self, RealCUGAN.Config(features: 32, scale: scale), seed: UInt64(scale))
+            try expectRecovered(RealCUGAN.self, RealCUGAN.Config(features: 8, scale: scale), seed: UInt64(10 + scale))
+        }
+    }
+
+    @Test("deconvolutions with output padding and grouped convolutions are refused by name")
     func refusals() throws {
         var graph = Graph()
         let x = graph.add(.input, [], name: "data")
         let d = graph.add(.deconv2d(Deconv2d(weight: Tensor(zeros: [4, 4, 2, 2]), bias: nil, stride: (2, 2),
                                              padding: Padding(top: 0, left: 0, bottom: 0, right: 0),
-                                             outputPadding: (0, 0), dilation: (1, 1), activation: nil)), [x], name: "up0")
+                                             outputPadding: (1, 1), dilation: (1, 1), activation: nil)), [x], name: "up0")
         graph.outputs = [d]
         #expect { try ArchitectureRegistry.ncnnWeights(of: graph) } throws: { error in
-            "\(error)".contains("'up0' is a deconvolution")
+            "\(error)".contains("'up0' is a deconvolution with output padding")
+        }
+        var grouped = Graph()
+        let y = grouped.add(.input, [], name: "data")
+        let c = grouped.add(.conv2d(Conv2d(weight: Tensor(zeros: [4, 2, 3, 3]), bias: nil, padding: .uniform(1),
+                                           groups: 2)), [y], name: "dw0")
+        grouped.outputs = [c]
+        #expect { try ArchitectureRegistry.ncnnWeights(of: grouped) } throws: { error in
+            "\(error)".contains("'dw0' is a grouped convolution (2 groups)")
         }
     }
 }

@@ -27,7 +27,7 @@ struct RoundTripTests {
         #expect(detected.configJSON == original, "seed \(seed)")
         // The graph builds and infers shapes for a small input.
         let graph = try detected.build()
-        let side = detected.facts.fixedInputSize ?? 4 * detected.facts.alignment
+        let side = detected.facts.fixedInputSize ?? max(4 * detected.facts.alignment, detected.facts.minimumInputSide)
         _ = try graph.inferShapes(inputs: [Shape(c: detected.facts.inChannels, h: side, w: side)])
     }
 
