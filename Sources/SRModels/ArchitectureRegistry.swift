@@ -56,12 +56,22 @@ public struct ArchitectureRegistry: Sendable {
     /// `params_ema` and `module.` prefixes are removed).
     /// - Throws: `ModelsError.unknownArchitecture` listing the keys no architecture recognises, or the first
     ///   architecture's error when its signature matched but the tensors do not fit it.
+    ///
+    /// Flat files (safetensors) keep a wrapper inside the names (`params_ema.conv_first.weight`); when nothing
+    /// matches the names as they are, they are split at their dots and unwrapped once more.
     public func detect(_ weights: StateDict) throws(ModelsError) -> DetectedModel {
         let canonical = weights.canonicalised()
+        if let found = try detectCanonical(canonical) { return found }
+        let split = weights.splittingDottedNames().canonicalised(singleContainer: false)
+        if split.names != canonical.names, let found = try? detectCanonical(split) { return found }
+        throw .unknownArchitecture(unplaced: KeyGroup.grouping(canonical.names), totalKeys: canonical.count, tried: names)
+    }
+
+    private func detectCanonical(_ canonical: StateDict) throws(ModelsError) -> DetectedModel? {
         for entry in entries {
             if let found = try entry.detect(canonical) { return found }
         }
-        throw .unknownArchitecture(unplaced: KeyGroup.grouping(canonical.names), totalKeys: canonical.count, tried: names)
+        return nil
     }
 
     /// Reads the weight file at `path` and detects its architecture (see `detect(_:fileName:)`).

@@ -69,7 +69,9 @@ public struct StateDict: Sendable, Equatable, Sequence {
     /// While entries sit inside containers, keeps only the container named by the first matching `wrapperKeys`
     /// entry (or the single container, when there is exactly one and nothing beside it) and drops that level.
     /// Then strips a `module.` prefix (`nn.DataParallel`) when every name has it. Metadata is kept.
-    public func canonicalised() -> StateDict {
+    /// - Parameter singleContainer: whether a lone container without a wrapper name is unwrapped too (false for
+    ///   names split at their dots, where every module is a container).
+    public func canonicalised(singleContainer: Bool = true) -> StateDict {
         var current = entries
         while true {
             let nested = current.filter { $0.path.count > 1 }
@@ -79,7 +81,7 @@ public struct StateDict: Sendable, Equatable, Sequence {
             let chosen: String
             if let w = Self.wrapperKeys.first(where: groups.contains) {
                 chosen = w
-            } else if groups.count == 1, nested.count == current.count {
+            } else if singleContainer, groups.count == 1, nested.count == current.count {
                 chosen = groups[0]
             } else {
                 break
@@ -97,6 +99,16 @@ public struct StateDict: Sendable, Equatable, Sequence {
         }
         var result = StateDict()
         for e in current { result.insert(e.tensor, path: e.path) }
+        result.metadata = metadata
+        return result
+    }
+
+    /// The same tensors with every dotted name split into a path (`params_ema.conv_first.weight` becomes
+    /// `["params_ema", "conv_first", "weight"]`), so `canonicalised()` can unwrap the training wrappers that a flat
+    /// format such as safetensors keeps inside the names. Metadata is kept.
+    public func splittingDottedNames() -> StateDict {
+        var result = StateDict()
+        for e in entries { result.insert(e.tensor, path: e.path.flatMap { $0.split(separator: ".").map(String.init) }) }
         result.metadata = metadata
         return result
     }

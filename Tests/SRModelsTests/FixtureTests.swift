@@ -106,6 +106,25 @@ struct FixtureTests {
         }
     }
 
+    @Test("every .pth fixture, its raw tensors re-saved as safetensors, loads as the same model and matches PyTorch",
+          arguments: ArchFixtures.all.filter { $0.file.hasSuffix(".pth") })
+    func pthAsSafetensors(_ f: ArchFixtures.Fixture) throws {
+        // The checkpoint's own tensors under their own names (wrappers and old naming included): what a user gets
+        // from a safetensors export of the same weights, not Enhance's canonical form.
+        let raw = try WeightFile.load(path: ArchFixtures.path(f.file))
+        let stem = (f.file as NSString).deletingPathExtension
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("enhance-\(UUID().uuidString)-\(stem).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Safetensors.write(raw, to: path)
+        let detected = try ArchitectureRegistry.standard.load(path: path)
+        #expect(detected.architecture == f.architecture)
+        #expect(try configMatches(detected, f), "detected \(detected.configJSON)")
+        let x = ArchFixtures.input(f.input)
+        let y = try DNNLBackend().compile(try detected.build(), inputShape: x.shape).run(x)
+        let diff = maxAbsDiff(y, try ArchFixtures.expectedOutput(f))
+        #expect(diff <= goldenTolerance, "\(f.name) as safetensors: max |diff| \(diff)")
+    }
+
     @Test("the old ESRGAN naming gives the BasicSR keys and the same graph")
     func oldNaming() throws {
         let old = try ArchitectureRegistry.standard.load(path: ArchFixtures.path("esrgan_old_x4.pth"))
