@@ -76,8 +76,10 @@ struct ServeCommand: ParsableCommand {
         var c = ServerConfiguration()
         c.host = host
         c.port = port
-        guard ModelManifest.embedded.entry(model) != nil else {
-            throw ValidationError("unknown model '\(model)'; see `enhance models`")
+        let ext = (model as NSString).pathExtension.lowercased()
+        guard ModelManifest.embedded.entry(model) != nil || ModelStore.weightFileExtensions.contains(ext)
+                || ModelStore().localWeightModels().contains(where: { $0.id == model }) else {
+            throw ValidationError("unknown model '\(model)'; give a model id (see `enhance models`) or a .pth, .pt or .safetensors file")
         }
         c.defaultModel = model
         c.workers = workers
@@ -124,7 +126,11 @@ struct ServeCommand: ParsableCommand {
             return handler
         }
         let store = ModelStore()
-        do { _ = try store.resolve(configuration.defaultModel) } catch {
+        do {
+            _ = try store.resolve(configuration.defaultModel)
+            // A weight file must be an upscaler Enhance recognises; it is served under its file name.
+            _ = try ModelCatalog(store: store, defaultModel: configuration.defaultModel)
+        } catch {
             throw ValidationError("\(error)")
         }
         var logger = Logger(label: "enhance.server")

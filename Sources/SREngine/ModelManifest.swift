@@ -37,11 +37,25 @@ public struct ModelManifest: Codable, Sendable {
         public var source: String
         public var files: [String: File]
         public var blobs: Blobs
+
+        public init(id: String, name: String, architecture: String, pipeline: Pipeline, scale: Int, channels: Int,
+                    kind: String, description: String, licence: String, upstream: String, paper: String,
+                    source: String, files: [String: File], blobs: Blobs) {
+            (self.id, self.name, self.architecture, self.pipeline) = (id, name, architecture, pipeline)
+            (self.scale, self.channels, self.kind, self.description) = (scale, channels, kind, description)
+            (self.licence, self.upstream, self.paper, self.source) = (licence, upstream, paper, source)
+            (self.files, self.blobs) = (files, blobs)
+        }
     }
 
     public struct Blobs: Codable, Sendable {
         public var input: String
         public var output: String
+
+        public init(input: String, output: String) {
+            self.input = input
+            self.output = output
+        }
     }
 
     /// Host-side pre/post-processing family of a model.

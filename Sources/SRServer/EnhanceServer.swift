@@ -13,6 +13,8 @@ import Synchronization
 public final class EnhanceServer: Sendable {
     public let configuration: ServerConfiguration
     public let store: ModelStore
+    /// The models offered: the manifest's and weight files (see `ModelCatalog`).
+    public let catalog: ModelCatalog
     public let metrics: ServerMetrics
     public let queue: InferenceQueue
     let jobs: JobRegistry
@@ -25,12 +27,15 @@ public final class EnhanceServer: Sendable {
                 metrics: ServerMetrics = ServerMetrics(), logger: Logger = Logger(label: "enhance.server")) {
         self.configuration = configuration
         self.store = store
+        let catalog = (try? ModelCatalog(store: store, defaultModel: configuration.defaultModel))
+            ?? ModelCatalog(manifestOf: store, defaultModel: configuration.defaultModel)
+        self.catalog = catalog
         self.metrics = metrics
         self.logger = logger
         self.jobs = JobRegistry(retention: configuration.jobRetention)
         self.queue = InferenceQueue(workers: configuration.workers, limit: configuration.queueLimit,
                                     threadsPerWorker: configuration.resolvedThreadsPerWorker, store: store,
-                                    preload: [configuration.defaultModel], maxMemory: configuration.maxMemory,
+                                    preload: [catalog.source(catalog.defaultID)], maxMemory: configuration.maxMemory,
                                     precision: configuration.precision,
                                     metrics: metrics, logger: logger)
         self.swaggerUI = SwaggerUI.directory(configured: configuration.swaggerUIDirectory)
@@ -154,15 +159,15 @@ public final class EnhanceServer: Sendable {
     func readiness() -> Response {
         if isDraining { return Self.json(#"{"status":"draining"}"#, status: .serviceUnavailable) }
         if queue.isReady {
-            let models = [configuration.defaultModel].map { "\"\($0)\"" }.joined(separator: ",")
+            let models = [catalog.defaultID].map { "\"\($0)\"" }.joined(separator: ",")
             return Self.json(#"{"status":"ready","models":[\#(models)]}"#)
         }
         return Self.json(#"{"status":"loading"}"#, status: .serviceUnavailable)
     }
 
     func metadata() throws -> Response {
-        let id = configuration.defaultModel
-        let entry = store.manifest.entry(id)
+        let id = catalog.defaultID
+        let entry = catalog.entry(id)
         return try Self.json([
             "id": id,
             "name": entry?.name ?? id,
@@ -174,20 +179,20 @@ public final class EnhanceServer: Sendable {
     }
 
     func modelObject(_ entry: ModelManifest.Entry) -> [String: Any] {
-        let installed = (try? store.resolve(entry.id)) != nil
+        let installed = (try? store.resolve(catalog.source(entry.id))) != nil
         return [
             "id": entry.id, "name": entry.name, "description": entry.description, "architecture": entry.architecture,
             "scale": entry.scale, "license": entry.licence, "source": entry.upstream, "installed": installed,
-            "loaded": loadedModels.withLock { $0.contains(entry.id) } || (entry.id == configuration.defaultModel && queue.isReady),
+            "loaded": loadedModels.withLock { $0.contains(entry.id) } || (entry.id == catalog.defaultID && queue.isReady),
         ]
     }
 
     func modelList() throws -> Response {
-        try Self.json(["default": configuration.defaultModel, "models": store.manifest.models.map(modelObject)] as [String: Any])
+        try Self.json(["default": catalog.defaultID, "models": catalog.entries.map(modelObject)] as [String: Any])
     }
 
     func model(_ id: String) throws -> Response {
-        guard let entry = store.manifest.entry(id) else {
+        guard let entry = catalog.entry(id) else {
             throw APIError.notFound("no model '\(id)'; see GET /v1/models")
         }
         return try Self.json(modelObject(entry))
@@ -226,7 +231,7 @@ public final class EnhanceServer: Sendable {
         guard queue.isReady else {
             if queue.hasFailedWorkers {
                 throw APIError(.serviceUnavailable, "not_ready",
-                               "the default model '\(configuration.defaultModel)' failed to load; see the server log",
+                               "the default model '\(catalog.defaultID)' failed to load; see the server log",
                                headers: [.retryAfter: "60"])
             }
             throw APIError.notReady
@@ -237,8 +242,8 @@ public final class EnhanceServer: Sendable {
             for (k, v) in request.uri.queryParameters { values[String(k)] = String(v) }
             for (k, v) in upload.fields { values[k] = v }
         }
-        let parameters = try UpscaleParameters(values, defaultModel: configuration.defaultModel, store: store)
-        do { _ = try store.resolve(parameters.model) } catch {
+        let parameters = try UpscaleParameters(values, catalog: catalog)
+        do { _ = try store.resolve(catalog.source(parameters.model)) } catch {
             throw APIError(.conflict, "model_not_installed",
                            "model '\(parameters.model)' is not installed on this server; install it there with python3 scripts/fetch_models.py \(parameters.model)")
         }
@@ -280,6 +285,7 @@ public final class EnhanceServer: Sendable {
         let path = (configuration.temporaryDirectory as NSString)
             .appendingPathComponent("enhance-\(id)-\(UInt32.random(in: 0...UInt32.max))\(parameters.format.suffix)")
         let image = upload.image, jobs = self.jobs, maxPixels = configuration.maxInputPixels
+        let source = catalog.source(parameters.model)
         let maxMemory = configuration.maxMemory
         let result: UpscaleResult
         do {
@@ -288,7 +294,7 @@ public final class EnhanceServer: Sendable {
                     let started = ContinuousClock.now
                     jobs.update(id, .running, progress: 0)
                     let decoded = try ImageIO.decode(data: image, maxPixels: maxPixels)
-                    let model = try ticket.engine.model(parameters.model)
+                    let model = try ticket.engine.model(source)
                     self.markLoaded(parameters.model)
                     let options = UpscaleOptions(
                         maxMemory: maxMemory, tileSize: parameters.tile, outputSize: parameters.outputSize,

@@ -19,7 +19,8 @@ struct UpscaleParameters: Sendable {
                                       "alpha", "background", "copy_metadata", "to_srgb"]
 
     /// Parses the options of a request (query parameters merged with form fields by the caller).
-    init(_ values: [String: String], defaultModel: String, store: ModelStore) throws(APIError) {
+    init(_ values: [String: String], catalog: ModelCatalog) throws(APIError) {
+        let defaultModel = catalog.defaultID
         if let unknown = values.keys.filter({ !Self.names.contains($0) }).sorted().first {
             throw .invalidOption("unknown option '\(unknown)'; options are \(Self.names.sorted().joined(separator: ", "))")
         }
@@ -37,8 +38,8 @@ struct UpscaleParameters: Sendable {
         }
         model = values["model"].map { $0.trimmingCharacters(in: .whitespaces) } ?? defaultModel
         if model.isEmpty { model = defaultModel }
-        guard let entry = store.manifest.entry(model) else {
-            throw .invalidOption("unknown model '\(model)'; models: \(store.manifest.models.map(\.id).joined(separator: ", ")) (GET /v1/models)")
+        guard let entry = catalog.entry(model) else {
+            throw .invalidOption("unknown model '\(model)'; models: \(catalog.entries.map(\.id).joined(separator: ", ")) (GET /v1/models)")
         }
         self.entry = entry
         if let scale = values["scale"], !scale.trimmingCharacters(in: .whitespaces).isEmpty {

@@ -35,7 +35,10 @@ struct RouterTests {
             let models = try await call(client, .get, "/v1/models")
             #expect(models.json["default"] as? String == testModel)
             let list = models.json["models"] as? [[String: Any]] ?? []
-            #expect(list.count == ModelManifest.embedded.models.count)
+            // The manifest's models, then weight files installed in the models directory (setup installs ours).
+            #expect(list.count == ModelManifest.embedded.models.count + server.store.localWeightModels().count)
+            #expect(Array(list.prefix(ModelManifest.embedded.models.count)).compactMap { $0["id"] as? String }
+                    == ModelManifest.embedded.models.map(\.id))
             let one = try await call(client, .get, "/v1/models/\(testModel)")
             #expect(one.json["scale"] as? Int == 4 && one.json["installed"] as? Bool == true)
             #expect(one.json["loaded"] as? Bool == true)
