@@ -31,6 +31,9 @@ public final class LoadedModel: Sendable {
     }
     /// Shared squeeze-excitation statistics for tiled runs (nil for models without global pools).
     let statistics: SharedStatistics?
+    /// The graph cut before its row-local high-resolution tail, which then runs in row bands (nil: no such tail;
+    /// `ENHANCE_ROW_BANDS=0` turns banding off).
+    let rowBands: RowBandSplit?
     private let executables = Mutex<ExecutableCache>(ExecutableCache())
     /// Activation bytes the cached executables may hold together; the least recently used ones are dropped
     /// beyond it (a server sees many image sizes, each with its own executable and arena).
@@ -41,6 +44,10 @@ public final class LoadedModel: Sendable {
         case model(Shape)
         case stage(Int, Shape)
         case withStatistics(Shape)
+        /// The head of a banded model (graph input to the split value).
+        case head(Shape)
+        /// The tail of a banded model on one band window.
+        case tail(Shape)
     }
 
     init(id: String, scale: Int, pipeline: ModelManifest.Pipeline, entry: ModelManifest.Entry?, graph: Graph,
@@ -55,6 +62,8 @@ public final class LoadedModel: Sendable {
         self.backend = backend
         self.loadSeconds = loadSeconds
         self.statistics = SharedStatistics(graph: graph)
+        let banding = ProcessInfo.processInfo.environment["ENHANCE_ROW_BANDS"] != "0"
+        self.rowBands = banding ? RowBandSplit.find(graph) : nil
     }
 
     /// Reads an ncnn model and prepares its graph for `pipeline`, or rebuilds the network of a PyTorch /
@@ -131,6 +140,10 @@ public final class LoadedModel: Sendable {
         case .withStatistics(let shape):
             compiled = try backend.compile(statistics!.final,
                                            inputShapes: [shape] + statistics!.pools.map { pooledShape($0, for: shape) })
+        case .head(let shape):
+            compiled = try backend.compile(rowBands!.head, inputShape: shape)
+        case .tail(let shape):
+            compiled = try backend.compile(rowBands!.tail, inputShape: shape)
         }
         executables.withLock { $0.insert(ExecutableBox(executable: compiled), for: variant, budget: Self.cacheBudgetBytes) }
         return compiled
@@ -149,9 +162,51 @@ public final class LoadedModel: Sendable {
         return shapes.isEmpty ? Shape(c: 1, h: 1, w: 1) : shapes[pool]
     }
 
-    /// Runs `variant` on its inputs (the padded window first).
+    /// Runs `variant` on its inputs (the padded window first). A whole model with a row-local tail runs its head,
+    /// then its tail band by band.
     func run(_ variant: Variant, inputs: [Tensor]) throws -> [Tensor] {
-        try executable(variant).run(inputs: inputs)
+        if case .model(let shape) = variant, let plan = bandPlan(for: shape) {
+            return [try runBanded(inputs[0], plan)]
+        }
+        return try executable(variant).run(inputs: inputs)
+    }
+
+    /// How a banded run of an input of `shape` goes: the split value's shape and the tail window.
+    struct BandPlan {
+        var split: RowBandSplit
+        /// Shape of the split value (the head's output).
+        var value: Shape
+        /// Rows of the tail's window (band rows + 2 x halo).
+        var windowRows: Int
+        var tailShape: Shape { Shape(c: value.c, h: windowRows, w: value.w) }
+        var bands: [RowBandSplit.Band] { split.bands(height: value.h, rows: windowRows - 2 * split.halo) }
+    }
+
+    /// Tail activations a band may hold, about: the tail then needs a sixth of what realesrgan-x4plus's whole
+    /// 4x tail needs on a 276x276 window, for a few percent more tail work (the halo rows are computed twice).
+    static let bandBytes = 96 << 20
+
+    /// The banded plan for an input of `shape`, or nil when the model has no row-local tail or the split value is
+    /// too short for bands to pay.
+    func bandPlan(for shape: Shape, bandBytes: Int = LoadedModel.bandBytes) -> BandPlan? {
+        guard let split = rowBands, let value = try? split.head.inferShapes(inputs: [shape])[split.head.outputs[0]],
+              let probe = try? split.tail.inferShapes(inputs: [Shape(c: value.c, h: 8, w: value.w)]) else { return nil }
+        // Bytes per split-value row of the two largest tail values (a convolution's input and output).
+        let perRow = probe.map { $0.count * 4 / 8 }.sorted(by: >).prefix(2).reduce(0, +)
+        // Window rows within the byte budget (at least 4 halos), then bands of equal height; windows are a multiple
+        // of 4 rows high (an even number of 4x4 Winograd tiles at the tail's scale).
+        let most = max(bandBytes / max(perRow, 1), 4 * split.halo, 8)
+        guard value.h > most + most / 2 else { return nil }
+        let count = (value.h + most - 2 * split.halo - 1) / (most - 2 * split.halo)
+        let rows = ((value.h + count - 1) / count + 2 * split.halo + 3) / 4 * 4
+        return BandPlan(split: split, value: value, windowRows: rows)
+    }
+
+    /// The head once, then the tail on each band window.
+    func runBanded(_ input: Tensor, _ plan: BandPlan) throws -> Tensor {
+        let value = try executable(.head(input.shape)).run(inputs: [input])[0]
+        let tail = try executable(.tail(plan.tailShape))
+        return try plan.split.run(value: value, bands: plan.bands) { try tail.run(inputs: [$0])[0] }
     }
 
     private let bytesPerPixel = Mutex<Double?>(nil)
@@ -160,11 +215,20 @@ public final class LoadedModel: Sendable {
     func workspaceBytesPerPixel() throws(EngineError) -> Double {
         if let b = bytesPerPixel.withLock({ $0 }) { return b }
         let side = 96
-        let probe: any Executable
-        do { probe = try backend.compile(graph, inputShape: Shape(c: 3, h: side, w: side)) } catch {
+        let shape = Shape(c: 3, h: side, w: side)
+        var bytes = 0
+        do {
+            if let plan = bandPlan(for: shape) {
+                // Head arena, the split value handed to the tail (a copy) and one band's tail arena.
+                bytes = try backend.compile(plan.split.head, inputShape: shape).workspaceBytes + 4 * plan.value.count
+                    + (try backend.compile(plan.split.tail, inputShape: plan.tailShape).workspaceBytes)
+            } else {
+                bytes = try backend.compile(graph, inputShape: shape).workspaceBytes
+            }
+        } catch {
             throw .backend("cannot compile \(id) for a \(side)x\(side) window: \(error)")
         }
-        let value = max(1, Double(probe.workspaceBytes) / Double(side * side))
+        let value = max(1, Double(bytes) / Double(side * side))
         bytesPerPixel.withLock { $0 = value }
         return value
     }
