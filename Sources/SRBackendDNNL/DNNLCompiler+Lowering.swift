@@ -371,6 +371,20 @@ extension DNNLCompiler {
         // blocks of the output, so each is one parallel copy into its slice (oneDNN's concat kernel for blocked
         // layouts copies block rows one thread at a time: 5 ms for a 192-channel 152x152 output, 4x this).
         let out = shapes[id]
+        if aliases[.value(id)] != nil {
+            // A view of its group's buffer: inputs written there by their producers need nothing more.
+            let dstDesc = try MD.tagged(out.dims, dnnl_nChw16c)
+            _ = output(id, dstDesc)
+            var channel = 0
+            for (v, src) in zip(inputs, srcs) {
+                if !isInPlace(v, in: id, channel: channel) {
+                    let slice = view(.value(id), try MD.submemory(dstDesc, dims: shapes[v].dims, offsets: [0, channel, 0, 0]))
+                    try reorder(from: src, to: slice, name: graph.nodes[id].name)
+                }
+                channel += shapes[v].c
+            }
+            return
+        }
         if out.n == 1, srcs.allSatisfy({ inputIsBlocked16($0.desc) }),
            inputs.allSatisfy({ shapes[$0].c % 16 == 0 }) {
             let dstDesc = try MD.tagged(out.dims, dnnl_nChw16c, common)

@@ -61,6 +61,11 @@ struct DNNLCompiler {
     var actions: [Action] = []
     var step = 0
     var temps = 0
+    /// Values and concatenations that live inside a shared concatenation buffer (see `planConcatGroups`): the
+    /// buffer's ref, the byte offset of the value's first channel block, and the layout the value must have there.
+    var aliases: [Ref: (base: Ref, offset: Int, desc: dnnl_memory_desc_t)] = [:]
+    /// Concatenation buffers already defined (at the step of their first member).
+    var definedBases: Set<Ref> = []
 
     init(graph: Graph, shapes: [Shape], algorithm: DNNLBackend.ConvolutionAlgorithm, precision: DNNLBackend.Precision = .fp32) {
         self.graph = graph
@@ -93,6 +98,8 @@ struct DNNLCompiler {
         }
         var headAtTail: [ValueID: ValueID] = [:]
         for (head, chain) in chains { headAtTail[chain.tail] = head }
+
+        if algorithm == .winograd, precision == .fp32 { try planConcatGroups() }
 
         var inputMemories: [Memory] = []
         for inputID in graph.inputs {
@@ -188,6 +195,21 @@ struct DNNLCompiler {
 
     mutating func define(_ ref: Ref, _ desc: dnnl_memory_desc_t) -> Memory {
         let m = try! Memory(desc: desc, pointer: nil)
+        if let a = aliases[ref] {
+            if MD.equal(a.desc, desc) {
+                // Written straight into its slice of the concatenation buffer, which lives from its first member on.
+                if definedBases.insert(a.base).inserted {
+                    defined[step].append(a.base)
+                    lastUse[a.base] = step
+                } else {
+                    lastUse[a.base] = max(lastUse[a.base] ?? step, step)
+                }
+                bindings.append((m, ref))
+                return m
+            }
+            // Another layout (e.g. nhwc from a direct kernel): its own buffer; the concatenation copies it.
+            aliases[ref] = nil
+        }
         refSize[ref] = max(refSize[ref] ?? 0, MD.size(desc))
         defined[step].append(ref)
         lastUse[ref] = step
@@ -197,7 +219,9 @@ struct DNNLCompiler {
 
     mutating func view(_ ref: Ref, _ desc: dnnl_memory_desc_t) -> Memory {
         let m = try! Memory(desc: desc, pointer: nil)
-        if case .permanent = ref {} else { lastUse[ref] = max(lastUse[ref] ?? step, step) }
+        if let a = aliases[ref] {
+            lastUse[a.base] = max(lastUse[a.base] ?? step, step)
+        } else if case .permanent = ref {} else { lastUse[ref] = max(lastUse[ref] ?? step, step) }
         bindings.append((m, ref))
         return m
     }
@@ -229,7 +253,10 @@ struct DNNLCompiler {
     mutating func output(_ v: ValueID, _ desc: dnnl_memory_desc_t, inPlaceOf input: ValueID? = nil) -> Memory {
         md[v] = desc
         let m = define(.value(v), desc)
-        if let input, case .value = ref(of: input), MD.equal(md[input]!, desc) { inPlace[.value(v)] = .value(input) }
+        if let input, aliases[.value(v)] == nil, aliases[.value(input)] == nil, case .value = ref(of: input),
+           MD.equal(md[input]!, desc) {
+            inPlace[.value(v)] = .value(input)
+        }
         return m
     }
 
@@ -287,6 +314,64 @@ struct DNNLCompiler {
         actions.append(.primitive(p, all))
     }
 
+    // MARK: - Concatenation buffers
+
+    /// Dense blocks (RRDBNet's `cat(x, c1)`, `cat(x, c1, c2)`, ...) without copies.
+    ///
+    /// For one image in nChw16c, channel block `k` of a tensor is one contiguous run of memory after block `k - 1`,
+    /// so a concatenation of 16-multiple channel counts is its inputs laid end to end, and any prefix of it is a
+    /// dense tensor of its own. Concatenations whose input lists are prefixes of one longest list form a group with
+    /// one buffer: each input is written by its producer straight into its slice, and every concatenation of the
+    /// group is a prefix view of the buffer. A value takes one place in one group; a producer that picks another
+    /// layout (`define` checks) keeps its own buffer and the concatenation copies it.
+    mutating func planConcatGroups() throws {
+        let inputIDs = Set(graph.inputs), outputIDs = Set(graph.outputs)
+        var roots: [[ValueID]] = []          // each group's longest input list
+        var groupOf: [ValueID: Int] = [:]    // concatenation -> group
+        for (id, node) in graph.nodes.enumerated() {
+            guard case .concat = node.op, shapes[id].n == 1, !outputIDs.contains(id),
+                  Set(node.inputs).count == node.inputs.count,
+                  node.inputs.allSatisfy({ shapes[$0].c % 16 == 0 && !inputIDs.contains($0) && !outputIDs.contains($0) }),
+                  node.inputs.allSatisfy({ if case .constant = graph.nodes[$0].op { false } else { true } })
+            else { continue }
+            if let g = roots.firstIndex(where: { $0.starts(with: node.inputs) || node.inputs.starts(with: $0) }) {
+                if node.inputs.count > roots[g].count { roots[g] = node.inputs }
+                groupOf[id] = g
+            } else {
+                roots.append(node.inputs)
+                groupOf[id] = roots.count - 1
+            }
+        }
+        var placed = Set<ValueID>()
+        var bases: [Ref] = []
+        for root in roots {
+            temps += 1
+            let base = Ref.temp(temps)
+            bases.append(base)
+            let total = root.reduce(0) { $0 + shapes[$1].c }
+            let full = shapes[root[0]]
+            refSize[base] = try MD.size(MD.tagged([1, total, full.h, full.w], dnnl_nChw16c))
+            var channel = 0
+            for v in root {
+                let s = shapes[v]
+                if placed.insert(v).inserted {
+                    aliases[.value(v)] = (base, channel * s.h * s.w * 4, try MD.tagged(s.dims, dnnl_nChw16c))
+                }
+                channel += s.c
+            }
+        }
+        for (id, g) in groupOf {
+            aliases[.value(id)] = (bases[g], 0, try MD.tagged(shapes[id].dims, dnnl_nChw16c))
+        }
+    }
+
+    /// Whether value `v` already sits in the concatenation buffer of `concat` at channel `channel`.
+    func isInPlace(_ v: ValueID, in concat: ValueID, channel: Int) -> Bool {
+        guard let a = aliases[.value(v)], let c = aliases[.value(concat)], a.base == c.base else { return false }
+        let s = shapes[v]
+        return a.offset == channel * s.h * s.w * 4
+    }
+
     // MARK: - Buffer plan
 
     /// Assigns arena slots by simulating the steps, allocates them and binds every memory object.
@@ -334,7 +419,12 @@ struct DNNLCompiler {
         for (m, ref) in bindings {
             switch ref {
             case .permanent(let i): dnnl_memory_set_data_handle(m.handle, permanent[i].pointer)
-            default: dnnl_memory_set_data_handle(m.handle, buffers[slotOf[ref]!].pointer)
+            default:
+                if let a = aliases[ref] {
+                    dnnl_memory_set_data_handle(m.handle, buffers[slotOf[a.base]!].pointer + a.offset)
+                } else {
+                    dnnl_memory_set_data_handle(m.handle, buffers[slotOf[ref]!].pointer)
+                }
             }
         }
         var all = buffers

@@ -32,6 +32,16 @@ final class DNNLExecutable: Executable {
         self.arenaBytes = arenaBytes
     }
 
+    /// The name of each primitive or kernel, in run order (for tests and profiles).
+    var actionNames: [String] {
+        actions.map { action in
+            switch action {
+            case .primitive(let p, _): p.name
+            case .kernel(let name, _): name
+            }
+        }
+    }
+
     func run(inputs tensors: [Tensor]) throws -> [Tensor] {
         try validate(tensors)
         for (tensor, memory) in zip(tensors, inputs) {

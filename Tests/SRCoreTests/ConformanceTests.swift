@@ -1,7 +1,7 @@
 import Testing
 import SRCore
 import SRBackendReference
-import SRBackendDNNL
+@testable import SRBackendDNNL
 
 @Suite("Per-op conformance: every backend vs the reference")
 struct ConformanceTests {
@@ -149,6 +149,32 @@ struct ConformanceTests {
         let p = g.add(.conv2d(randomConv(&rng, in: 16, out: 16, kernel: 3, pad: 1, activation: .prelu(slopes: slopes))), [l])
         g.outputs = [p]
         try checkConformance(g, input: Shape(c: 16, h: side, w: side), tolerance: .accumulation, seed: 41)
+    }
+
+    @Test("RRDB-like dense blocks write into their concatenation buffers: no copies, same results")
+    func concatenationWithoutCopies() throws {
+        var rng = SeededGenerator(seed: 43)
+        var g = Graph()
+        let input = g.add(.input)
+        let first = g.add(.conv2d(randomConv(&rng, in: 16, out: 16, kernel: 3, pad: 1)), [input], name: "first")
+        var x = first
+        for block in 0..<2 {
+            // x, a and b are each written once, into their slice of the block's buffer; cat1 is a prefix of cat2.
+            let a = g.add(.conv2d(randomConv(&rng, in: 16, out: 16, kernel: 3, pad: 1, activation: .leakyRelu(slope: 0.2))), [x])
+            let c1 = g.add(.concat, [x, a], name: "cat1_\(block)")
+            let b = g.add(.conv2d(randomConv(&rng, in: 32, out: 32, kernel: 3, pad: 1, activation: .leakyRelu(slope: 0.2))), [c1])
+            let c2 = g.add(.concat, [x, a, b], name: "cat2_\(block)")
+            let c = g.add(.conv2d(randomConv(&rng, in: 64, out: 16, kernel: 3, pad: 1)), [c2])
+            x = g.add(.weightedSum([0.2, 1]), [c, x])   // the next block's first input
+        }
+        // A residual over both blocks keeps the first block's input alive to the end, as RRDBNet's trunk does.
+        let out = g.add(.weightedSum([0.2, 1]), [x, first])
+        g.outputs = [g.add(.conv2d(randomConv(&rng, in: 16, out: 3, kernel: 3, pad: 1)), [out])]
+        let shape = Shape(c: 16, h: 100, w: 100)
+        try checkConformance(g, input: shape, tolerance: .accumulation, seed: 43)
+        let executable = try #require(try DNNLBackend().compile(g, inputShape: shape) as? DNNLExecutable)
+        let copies = executable.actionNames.filter { $0.hasPrefix("cat") }
+        #expect(copies.isEmpty, "concatenation copies: \(copies)")
     }
 
     @Test("crop on plain and blocked layouts")
