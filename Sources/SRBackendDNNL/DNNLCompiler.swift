@@ -66,6 +66,8 @@ struct DNNLCompiler {
     var aliases: [Ref: (base: Ref, offset: Int, desc: dnnl_memory_desc_t)] = [:]
     /// Concatenation buffers already defined (at the step of their first member).
     var definedBases: Set<Ref> = []
+    /// Weights laid out by earlier executables of the same model.
+    var weightCache: WeightCache?
 
     init(graph: Graph, shapes: [Shape], algorithm: DNNLBackend.ConvolutionAlgorithm, precision: DNNLBackend.Precision = .fp32) {
         self.graph = graph
@@ -271,6 +273,20 @@ struct DNNLCompiler {
 
     /// Copies plain `data` (described by `plain`) into a permanent buffer laid out as `wanted`.
     mutating func weights(_ data: [Float], plain: dnnl_memory_desc_t, wanted: dnnl_memory_desc_t) throws -> Memory {
+        if let cache = weightCache {
+            if let shared = cache.lookup(data, wanted) {
+                permanent.append(shared)
+                return try Memory(desc: wanted, pointer: shared.pointer)
+            }
+            let memory = try laidOut(data, plain: plain, wanted: wanted)
+            cache.insert(data, wanted, permanent[permanent.count - 1])
+            return memory
+        }
+        return try laidOut(data, plain: plain, wanted: wanted)
+    }
+
+    /// `weights` without the cache; the result's buffer is the last of `permanent`.
+    private mutating func laidOut(_ data: [Float], plain: dnnl_memory_desc_t, wanted: dnnl_memory_desc_t) throws -> Memory {
         if MD.equal(plain, wanted) { return try permanentMemory(plain, data: data) }
         let staging = AlignedBuffer(size: MD.size(plain))
         data.withUnsafeBytes { staging.pointer.copyMemory(from: $0.baseAddress!, byteCount: min($0.count, staging.size)) }

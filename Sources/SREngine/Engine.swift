@@ -50,23 +50,23 @@ public final class Engine: Sendable {
     /// encoder's request straddles two, the one before.
     public func tileSize(for model: LoadedModel, height: Int, width: Int, options: UpscaleOptions) throws(EngineError) -> Int? {
         if let t = options.tileSize { return t == 0 || (t >= height && t >= width) ? nil : max(t, 16) }
-        let bytesPerPixel = try model.workspaceBytesPerPixel()
         let plan = Pipelines.plan(model.pipeline, scale: model.scale, height: height, width: width,
                                   alignment: model.alignment,
                                   window: model.suitsBackend)
         let s = Double(model.scale)
-        func cost(_ tile: Int?) -> Double {
+        func cost(_ tile: Int?) throws(EngineError) -> Double {
             let context = tile == nil ? 0 : options.context
             let winH = min(height, (tile ?? height) + 2 * context), winW = min(width, (tile ?? width) + 2 * context)
-            let activations = bytesPerPixel * Double((winH + plan.top + plan.bottom) * (winW + plan.left + plan.right))
+            let activations = try model.workspaceBytes(height: winH + plan.top + plan.bottom,
+                                                       width: winW + plan.left + plan.right)
             let band = 3 * 3 * 4 * Double(min(tile ?? height, height)) * s * Double(width) * s
             return activations + band
         }
         let budget = Double(options.maxMemory)
-        if cost(nil) <= budget { return nil }
+        if try cost(nil) <= budget { return nil }
         // Multiples of 4 keep Real-CUGAN's alignment padding out of every tile.
         var tile = max(height, width) / 4 * 4
-        while tile > 32 && cost(tile) > budget { tile -= 4 }
+        while tile > 32, try cost(tile) > budget { tile -= 4 }
         return tile
     }
 

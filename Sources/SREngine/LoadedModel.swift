@@ -59,7 +59,8 @@ public final class LoadedModel: Sendable {
         self.graph = graph
         self.alignment = alignment
         self.architecture = architecture
-        self.backend = backend
+        // Executables of this model (one per input size, plus probes, heads and tails) share their laid-out weights.
+        self.backend = (backend as? DNNLBackend)?.withWeightCache() ?? backend
         self.loadSeconds = loadSeconds
         self.statistics = SharedStatistics(graph: graph)
         let banding = ProcessInfo.processInfo.environment["ENHANCE_ROW_BANDS"] != "0"
@@ -209,28 +210,49 @@ public final class LoadedModel: Sendable {
         return try plan.split.run(value: value, bands: plan.bands) { try tail.run(inputs: [$0])[0] }
     }
 
-    private let bytesPerPixel = Mutex<Double?>(nil)
+    /// Activation bytes per pixel, measured once by compiling 96x96 probes: of the whole graph (unbanded models),
+    /// or of the head (per input pixel) and of the tail (per split-value pixel).
+    struct Probes {
+        var whole = 0.0, head = 0.0, tail = 0.0
+    }
+    private let probes = Mutex<Probes?>(nil)
 
-    /// Activation bytes per network-input pixel, measured once by compiling a 96x96 window.
-    func workspaceBytesPerPixel() throws(EngineError) -> Double {
-        if let b = bytesPerPixel.withLock({ $0 }) { return b }
+    private func measuredProbes() throws(EngineError) -> Probes {
+        if let p = probes.withLock({ $0 }) { return p }
         let side = 96
         let shape = Shape(c: 3, h: side, w: side)
-        var bytes = 0
+        var p = Probes()
         do {
-            if let plan = bandPlan(for: shape) {
-                // Head arena, the split value handed to the tail (a copy) and one band's tail arena.
-                bytes = try backend.compile(plan.split.head, inputShape: shape).workspaceBytes + 4 * plan.value.count
-                    + (try backend.compile(plan.split.tail, inputShape: plan.tailShape).workspaceBytes)
+            if let split = rowBands {
+                let value = try split.head.inferShapes(inputs: [shape])[split.head.outputs[0]]
+                let rows = min(value.h, 96)
+                p.head = Double(try backend.compile(split.head, inputShape: shape).workspaceBytes) / Double(side * side)
+                p.tail = Double(try backend.compile(split.tail, inputShape: Shape(c: value.c, h: rows, w: value.w))
+                    .workspaceBytes) / Double(rows * value.w)
             } else {
-                bytes = try backend.compile(graph, inputShape: shape).workspaceBytes
+                p.whole = Double(try backend.compile(graph, inputShape: shape).workspaceBytes) / Double(side * side)
             }
         } catch {
             throw .backend("cannot compile \(id) for a \(side)x\(side) window: \(error)")
         }
-        let value = max(1, Double(bytes) / Double(side * side))
-        bytesPerPixel.withLock { $0 = value }
-        return value
+        probes.withLock { $0 = p }
+        return p
+    }
+
+    /// The activation memory a network window of `height` x `width` (padding included) needs, estimated from the
+    /// probes: with a row-local tail, the head's arena, the split value handed to the tail and one band's tail arena
+    /// (or the whole tail when the window is too short for bands).
+    func workspaceBytes(height: Int, width: Int) throws(EngineError) -> Double {
+        let p = try measuredProbes()
+        let shape = Shape(c: 3, h: height, w: width)
+        guard let split = rowBands, let value = try? split.head.inferShapes(inputs: [shape])[split.head.outputs[0]] else {
+            return p.whole * Double(height * width)
+        }
+        let head = p.head * Double(height * width)
+        if let plan = bandPlan(for: shape) {
+            return head + 4 * Double(plan.value.count) + p.tail * Double(plan.windowRows * value.w)
+        }
+        return head + p.tail * Double(value.h * value.w)
     }
 
     /// Runs the raw network on a `[1, c, h, w]` tensor (already padded as the pipeline requires).

@@ -295,3 +295,30 @@ struct GraphSurgeryTests {
         #expect(full.data == viaStage.data)
     }
 }
+
+/// One model's executables share the weights they lay out (`WeightCache`).
+@Suite("Shared weights")
+struct WeightCacheTests {
+    @Test("executables of two input sizes share laid-out weights and compute what unshared ones do",
+          arguments: [DNNLBackend.ConvolutionAlgorithm.direct, .winograd])
+    func sharedAcrossSizes(algorithm: DNNLBackend.ConvolutionAlgorithm) throws {
+        var rng = SeededGenerator(seed: 47)
+        var g = Graph()
+        let x = g.add(.input)
+        let a = g.add(.conv2d(randomConv(&rng, in: 16, out: 32, kernel: 3, pad: 1, activation: .relu)), [x])
+        g.outputs = [g.add(.conv2d(randomConv(&rng, in: 32, out: 16, kernel: 3, pad: 1)), [a])]
+        let cached = DNNLBackend(convolutionAlgorithm: algorithm).withWeightCache()
+        let cache = try #require(cached.weightCache)
+        let plain = DNNLBackend(convolutionAlgorithm: algorithm)
+        var sizes: [Int] = []
+        for side in [100, 112] {   // both Winograd-sized (25 and 28 tiles per side)
+            let input = Tensor.random(dims: [1, 16, side, side], in: -1...1, using: &rng)
+            let shared = try cached.compile(g, inputShape: input.shape).run(input)
+            let own = try plain.compile(g, inputShape: input.shape).run(input)
+            #expect(shared.data == own.data, "side \(side)")
+            sizes.append(cache.bytes)
+        }
+        // Both convolutions' weights were laid out once, for the first size; the second size found them.
+        #expect(sizes[0] >= (16 * 32 + 32 * 16) * 9 * 4 && sizes[1] == sizes[0], "cache bytes after each size: \(sizes)")
+    }
+}
