@@ -419,24 +419,33 @@ extension DNNLCompiler {
         let dims = (0..<4).map { i in withUnsafeBytes(of: d.dims) { Int($0.load(fromByteOffset: i * 8, as: Int64.self)) } }
         let channelBlocks = (dims[1] + 15) / 16
         let blocks = dims[0] * channelBlocks, pixels = dims[2] * dims[3]
-        let table = (0..<channelBlocks * 16).map { c in
-            slopes.count == 1 ? slopes[0] : (c < slopes.count ? slopes[c] : 0)
+        // One 16-lane vector of slopes per channel block; each pixel of a block is one vector.
+        let table: [SIMD16<Float>] = (0..<channelBlocks).map { b in
+            var v = SIMD16<Float>()
+            for l in 0..<16 {
+                let c = b * 16 + l
+                v[l] = slopes.count == 1 ? slopes[0] : (c < slopes.count ? slopes[c] : 0)
+            }
+            return v
         }
         actions.append(.kernel(name) {
             let from = Int(bitPattern: try! dataPointer(source)), to = Int(bitPattern: try! dataPointer(destination))
-            let workers = min(blocks, DNNLBackend.threads)
+            // Pixel ranges of every block split evenly across the threads (blocks alone split unevenly: 4 blocks
+            // of a 64-channel map on 3 threads).
+            let workers = max(1, DNNLBackend.threads), total = blocks * pixels
             DispatchQueue.concurrentPerform(iterations: workers) { part in
-                let src = UnsafePointer<Float>(bitPattern: from)!, dst = UnsafeMutablePointer<Float>(bitPattern: to)!
-                table.withUnsafeBufferPointer { t in
-                    for b in stride(from: part, to: blocks, by: workers) {
-                        let first = (b % channelBlocks) * 16, offset = b * pixels * 16
-                        for i in 0..<pixels {
-                            for l in 0..<16 {
-                                let v = src[offset + i * 16 + l]
-                                dst[offset + i * 16 + l] = v > 0 ? v : v * t[first + l]
-                            }
-                        }
+                let src = UnsafeRawPointer(bitPattern: from)!, dst = UnsafeMutableRawPointer(bitPattern: to)!
+                let lo = total * part / workers, hi = total * (part + 1) / workers
+                var k = lo
+                while k < hi {
+                    let b = k / pixels, end = min(hi, (b + 1) * pixels)
+                    let slope = table[b % channelBlocks]
+                    for i in k..<end {
+                        let v = src.loadUnaligned(fromByteOffset: i * 64, as: SIMD16<Float>.self)
+                        dst.storeBytes(of: v.replacing(with: v * slope, where: v .< 0), toByteOffset: i * 64,
+                                       as: SIMD16<Float>.self)
                     }
+                    k = end
                 }
             }
         })
