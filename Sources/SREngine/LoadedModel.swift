@@ -255,6 +255,17 @@ public final class LoadedModel: Sendable {
         return head + p.tail * Double(value.h * value.w)
     }
 
+    /// Compiles what a run on a `[1, c, h, w]` input of `shape` needs (banded models: head and tail), so the
+    /// first run pays no compilation.
+    public func prepare(inputShape shape: Shape) throws {
+        if let plan = bandPlan(for: shape) {
+            _ = try executable(.head(shape))
+            _ = try executable(.tail(plan.tailShape))
+        } else {
+            _ = try executable(.model(shape))
+        }
+    }
+
     /// Runs the raw network on a `[1, c, h, w]` tensor (already padded as the pipeline requires).
     public func runNetwork(_ input: Tensor) throws -> Tensor {
         try run(.model(input.shape), inputs: [input])[0]

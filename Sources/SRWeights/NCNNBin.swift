@@ -29,7 +29,40 @@ struct NCNNBinReader {
     }
 
     private static func floats(_ s: ArraySlice<UInt8>, count: Int) -> [Float] {
-        (0..<count).map { Float(bitPattern: u32(s, $0 * 4)) }
+        [Float](unsafeUninitializedCapacity: count) { out, n in
+            s.withUnsafeBytes { raw in
+                for i in 0..<count { out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self))) }
+            }
+            n = count
+        }
+    }
+
+    /// IEEE half floats to Float, eight at a time with integer arithmetic (Swift's scalar `Float16` conversion is a
+    /// library call per value without F16C: realesrgan-x4plus's 16.7 M weights took most of its 0.16 s load).
+    /// Normal and subnormal values are exact (the exponent rebias is one multiplication by 2^112); infinities and
+    /// NaNs keep an all-ones exponent.
+    static func halfs(_ s: ArraySlice<UInt8>, count: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { out, n in
+            s.withUnsafeBytes { raw in
+                let magic = SIMD8<Float>(repeating: 0x1p112)
+                var i = 0
+                while i + 8 <= count {
+                    // The files are little-endian, as is every machine Enhance builds for.
+                    let h = SIMD8<UInt32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: i * 2, as: SIMD8<UInt16>.self))
+                    let magnitude = (h & 0x7fff) &<< 13
+                    var bits = unsafeBitCast(unsafeBitCast(magnitude, to: SIMD8<Float>.self) * magic, to: SIMD8<UInt32>.self)
+                    bits.replace(with: bits | 0x7f80_0000, where: (h & 0x7c00) .== 0x7c00)
+                    bits |= (h & 0x8000) &<< 16
+                    UnsafeMutableRawPointer(out.baseAddress!.advanced(by: i)).storeBytes(of: bits, as: SIMD8<UInt32>.self)
+                    i += 8
+                }
+                while i < count {
+                    out[i] = Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self))))
+                    i += 1
+                }
+            }
+            n = count
+        }
     }
 
     /// Raw float32 array (type 1).
@@ -43,11 +76,7 @@ struct NCNNBinReader {
         let tag = Self.u32(header, 0)
         switch tag {
         case 0x0130_6B47:
-            let s = try take(Self.aligned4(count * 2), layer: layer)
-            return (0..<count).map { i in
-                let b = s.startIndex + i * 2
-                return Float(Float16(bitPattern: UInt16(s[b]) | UInt16(s[b + 1]) << 8))
-            }
+            return Self.halfs(try take(Self.aligned4(count * 2), layer: layer), count: count)
         case 0x000D_4B38:
             throw .unsupported(layer: layer, type: type, detail: "int8-quantised weights")
         case 0x0002_C056, 0:
