@@ -9,13 +9,17 @@ import SRCore
 struct RowBandEngineTests {
     static let engine = Engine()
 
-    @Test("realesrgan-x4plus-anime: cut before the last upsampling; banded output equals the whole graph's")
-    func bandedModel() throws {
-        let id = "realesrgan-x4plus-anime"
+    /// The installed model `id` (setup installs every model; a missing one fails with that instruction).
+    func installed(_ id: String) throws -> LoadedModel {
         let store = Self.engine.store
         guard store.isInstalled(id) else { throw ModelsMissing(ids: [id], directory: store.directory) }
-        let model = try Self.engine.model(id)
-        let split = try #require(model.rowBands, "no row-local tail found in \(id)")
+        return try Self.engine.model(id)
+    }
+
+    @Test("realesrgan-x4plus-anime: cut before the last upsampling; banded output equals the whole graph's")
+    func bandedModel() throws {
+        let model = try installed("realesrgan-x4plus-anime")
+        let split = try #require(model.rowBands, "no row-local tail found in realesrgan-x4plus-anime")
         #expect(split.halo == 2 && split.rowScale == 4)
         var g = SeededGenerator(seed: 3)
         let input = Tensor.random(dims: [1, 3, 36, 28], in: 0...1, using: &g)
@@ -33,10 +37,7 @@ struct RowBandEngineTests {
 
     @Test("a 276x276 realesrgan-x4plus window runs its 2x and 4x layers in bands of at most 96 MiB")
     func defaultPlan() throws {
-        let id = "realesrgan-x4plus"
-        let store = Self.engine.store
-        guard store.isInstalled(id) else { throw ModelsMissing(ids: [id], directory: store.directory) }
-        let model = try Self.engine.model(id)
+        let model = try installed("realesrgan-x4plus")
         let plan = try #require(model.bandPlan(for: Shape(c: 3, h: 276, w: 276)))
         #expect(plan.value == Shape(c: 64, h: 276, w: 276))
         // Two 64-channel maps of the window at 4x (the tail's largest convolution input and output).

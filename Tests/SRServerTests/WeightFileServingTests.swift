@@ -61,6 +61,12 @@ struct WeightFileServingTests {
         #expect { try ModelCatalog(store: store, defaultModel: "/nonexistent/model.safetensors") } throws: { error in
             "\(error)".contains("/nonexistent/model.safetensors")
         }
+        // The command refuses them before it listens, with the reason and a non-zero status.
+        for (model, reason) in [(Self.fixture("vgg_discriminator.pth"), "not an upscaler"),
+                                ("/nonexistent/model.pth", "no such file"), ("no-such-model", "unknown model")] {
+            let r = try run(["serve", "-m", model, "--port", "1"])
+            #expect(r.status != 0 && r.stderr.contains(reason), "\(model): \(r.stderr)")
+        }
         // A manifest id is served as it is.
         let plain = try ModelCatalog(store: store, defaultModel: "span-x4")
         #expect(plain.defaultID == "span-x4" && plain.source("span-x4") == "span-x4")
