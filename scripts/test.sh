@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything (apt packages, all 20 models, Swagger UI assets), builds and runs the whole test suite:
+# Installs everything (apt packages, all 27 models, Swagger UI assets), builds and runs the whole test suite:
 # the Swift tests, then the live server checks (load test, OpenAPI fuzzing with Schemathesis, the web page in
 # headless Chromium), the offline validation of the Kubernetes manifests and a build + smoke test of the container
 # image with podman (about 15 minutes cold, most of it the release build). With arguments, only `swift test ARGS` runs after the build.

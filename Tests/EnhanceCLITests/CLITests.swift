@@ -105,7 +105,7 @@ struct CLITests {
         #expect(r.stdout.contains("BSD-3-Clause") && r.stdout.contains("MIT") && r.stdout.contains("Apache-2.0"))
         let j = try enhance(["models", "--json"])
         let rows = try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as! [[String: Any]]
-        #expect(rows.filter { $0["kind"] as? String != "local" }.count == 20)
+        #expect(rows.filter { $0["kind"] as? String != "local" }.count == 27)   // models/manifest.json
         #expect(rows.contains { $0["id"] as? String == "realesrgan-x4plus" && $0["isDefault"] as? Bool == true })
     }
 
