@@ -325,6 +325,14 @@ extension DNNLCompiler {
         }
         let src0 = try use(a)
         let src1 = try use(c, as: shapes[c] == out ? src0.desc : try MD.plain(shapes[c]))
+        if b == .mul, out.n == 1, shapes[c] == Shape(c: out.c, h: 1, w: 1), src0.desc.data_type == dnnl_f32,
+           inputIsBlocked16(src0.desc) {
+            // Squeeze-excitation gains (Real-CUGAN): oneDNN 2.6 broadcasts a [1, C, 1, 1] operand over nChw16c with
+            // its reference kernel (262 ms for 128 x 270 x 270, most of a Real-CUGAN run); a vector loop instead.
+            let dst = output(id, src0.desc, inPlaceOf: a)
+            blockedChannelScale(scales: src1, from: src0, to: dst, name: graph.nodes[id].name)
+            return
+        }
         var d0 = src0.desc, d1 = src1.desc, dd = src0.desc
         var desc = dnnl_binary_desc_t()
         try check(dnnl_binary_desc_init(&desc, alg, &d0, &d1, &dd), "dnnl_binary_desc_init")
@@ -415,40 +423,70 @@ extension DNNLCompiler {
     /// oneDNN 2.6 runs PReLU on nChw16c with its reference kernel (24 ms for 64x148x148, 150x its nhwc kernel),
     /// so this is a blocked loop of our own: 16 channels per vector, the channel blocks split across threads.
     private mutating func blockedPReLU(_ slopes: [Float], from source: Memory, to destination: Memory, name: String) {
-        let d = source.desc
-        let dims = (0..<4).map { i in withUnsafeBytes(of: d.dims) { Int($0.load(fromByteOffset: i * 8, as: Int64.self)) } }
-        let channelBlocks = (dims[1] + 15) / 16
-        let blocks = dims[0] * channelBlocks, pixels = dims[2] * dims[3]
-        // One 16-lane vector of slopes per channel block; each pixel of a block is one vector.
-        let table: [SIMD16<Float>] = (0..<channelBlocks).map { b in
-            var v = SIMD16<Float>()
-            for l in 0..<16 {
-                let c = b * 16 + l
-                v[l] = slopes.count == 1 ? slopes[0] : (c < slopes.count ? slopes[c] : 0)
-            }
-            return v
+        let table = Self.channelVectors(channels: Self.dims(source.desc)[1]) { c in
+            slopes.count == 1 ? slopes[0] : (c < slopes.count ? slopes[c] : 0)
         }
         actions.append(.kernel(name) {
-            let from = Int(bitPattern: try! dataPointer(source)), to = Int(bitPattern: try! dataPointer(destination))
-            // Pixel ranges of every block split evenly across the threads (blocks alone split unevenly: 4 blocks
-            // of a 64-channel map on 3 threads).
-            let workers = max(1, DNNLBackend.threads), total = blocks * pixels
-            DispatchQueue.concurrentPerform(iterations: workers) { part in
-                let src = UnsafeRawPointer(bitPattern: from)!, dst = UnsafeMutableRawPointer(bitPattern: to)!
-                let lo = total * part / workers, hi = total * (part + 1) / workers
-                var k = lo
-                while k < hi {
-                    let b = k / pixels, end = min(hi, (b + 1) * pixels)
-                    let slope = table[b % channelBlocks]
+            Self.blockedChannelLoop(.prelu, table: table, from: source, to: destination)
+        })
+    }
+
+    /// `destination = source * scales[channel]` over an fp32 nChw16c activation of one image, with the `C` scales
+    /// read at run time from `scales` (a plain `[1, C, 1, 1]` memory); `source` and `destination` may be the same.
+    private mutating func blockedChannelScale(scales: Memory, from source: Memory, to destination: Memory, name: String) {
+        let channels = Self.dims(source.desc)[1]
+        actions.append(.kernel(name) {
+            let gains = try! dataPointer(scales).assumingMemoryBound(to: Float.self)
+            let table = Self.channelVectors(channels: channels) { gains[$0] }
+            Self.blockedChannelLoop(.scale, table: table, from: source, to: destination)
+        })
+    }
+
+    static func dims(_ d: dnnl_memory_desc_t) -> [Int] {
+        (0..<Int(d.ndims)).map { i in withUnsafeBytes(of: d.dims) { Int($0.load(fromByteOffset: i * 8, as: Int64.self)) } }
+    }
+
+    /// One 16-lane vector per channel block of `value(channel)` (0 past the last channel).
+    static func channelVectors(channels: Int, _ value: (Int) -> Float) -> [SIMD16<Float>] {
+        (0..<(channels + 15) / 16).map { b in
+            var v = SIMD16<Float>()
+            for l in 0..<16 where b * 16 + l < channels { v[l] = value(b * 16 + l) }
+            return v
+        }
+    }
+
+    enum ChannelOp { case prelu, scale }
+
+    /// A per-channel element-wise op over an fp32 nChw16c activation (one pixel of a channel block is one
+    /// 16-lane vector), pixel ranges split evenly across the threads (blocks alone split unevenly: 4 blocks of a
+    /// 64-channel map on 3 threads). `source` and `destination` may be the same memory.
+    static func blockedChannelLoop(_ op: ChannelOp, table: [SIMD16<Float>], from source: Memory, to destination: Memory) {
+        let d = dims(source.desc)
+        let channelBlocks = (d[1] + 15) / 16, pixels = d[2] * d[3], total = d[0] * channelBlocks * pixels
+        let from = Int(bitPattern: try! dataPointer(source)), to = Int(bitPattern: try! dataPointer(destination))
+        let workers = max(1, DNNLBackend.threads)
+        DispatchQueue.concurrentPerform(iterations: workers) { part in
+            let src = UnsafeRawPointer(bitPattern: from)!, dst = UnsafeMutableRawPointer(bitPattern: to)!
+            var k = total * part / workers
+            let hi = total * (part + 1) / workers
+            while k < hi {
+                let b = k / pixels, end = min(hi, (b + 1) * pixels)
+                let c = table[b % channelBlocks]
+                switch op {
+                case .prelu:
                     for i in k..<end {
                         let v = src.loadUnaligned(fromByteOffset: i * 64, as: SIMD16<Float>.self)
-                        dst.storeBytes(of: v.replacing(with: v * slope, where: v .< 0), toByteOffset: i * 64,
-                                       as: SIMD16<Float>.self)
+                        dst.storeBytes(of: v.replacing(with: v * c, where: v .< 0), toByteOffset: i * 64, as: SIMD16<Float>.self)
                     }
-                    k = end
+                case .scale:
+                    for i in k..<end {
+                        let v = src.loadUnaligned(fromByteOffset: i * 64, as: SIMD16<Float>.self)
+                        dst.storeBytes(of: v * c, toByteOffset: i * 64, as: SIMD16<Float>.self)
+                    }
                 }
+                k = end
             }
-        })
+        }
     }
 
     /// Whether `desc` is a 4-D nChw16c activation.
