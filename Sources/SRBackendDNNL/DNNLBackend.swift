@@ -1,4 +1,5 @@
 public import SRCore
+import Foundation
 internal import CDNNL
 
 /// oneDNN CPU backend: fuses element-wise tails into convolutions as post-ops, keeps activations in the layouts the
@@ -86,7 +87,10 @@ public struct DNNLBackend: Backend {
     }
 
     public func compile(_ graph: Graph, inputShapes: [Shape]) throws -> any Executable {
-        let rewritten = GraphRewrites.deconvolutionAsShuffle(graph)
+        var rewritten = GraphRewrites.deconvolutionAsShuffle(graph)
+        if convolutionAlgorithm == .winograd, precision == .fp32, ProcessInfo.processInfo.environment["ENHANCE_PAD_CHANNELS"] != "0" {
+            rewritten = GraphRewrites.padChannels(rewritten, shapes: try rewritten.inferShapes(inputs: inputShapes))
+        }
         let shapes = try rewritten.inferShapes(inputs: inputShapes)
         var compiler = DNNLCompiler(graph: rewritten, shapes: shapes, algorithm: convolutionAlgorithm, precision: precision)
         compiler.weightCache = weightCache

@@ -35,3 +35,126 @@ enum GraphRewrites {
         return out
     }
 }
+
+extension GraphRewrites {
+    /// Widens activations whose channel count is not a multiple of 16 (SPAN's 52 channels) to the next multiple,
+    /// so their convolutions run oneDNN's blocked and Winograd kernels instead of its slower generic direct ones.
+    ///
+    /// A convolution producing such a value gets zero filters for the new channels; every convolution reading it
+    /// gets zero weights for them; channel-wise ops (activations, binaries and weighted sums of values widened the
+    /// same way, resizes, concatenations) carry the widened layout through. What the extra channels hold never
+    /// reaches a result, since convolutions ignore them, so the rewrite is exact whatever the activations do to
+    /// zeros. Values read by anything else (graph outputs, pixel shuffles, crops, pools, mixed binaries) stay as
+    /// they are, with everything that would widen them.
+    static func padChannels(_ graph: Graph, shapes: [Shape]) -> Graph {
+        var roots = Set(graph.nodes.indices.filter { id in
+            if case .conv2d(let c) = graph.nodes[id].op {
+                c.groups == 1 && c.outChannels % 16 != 0 && c.outChannels >= 24 && !graph.outputs.contains(id)
+            } else { false }
+        })
+        while true {
+            let maps = channelMaps(graph, shapes: shapes, roots: roots)
+            guard !roots.isEmpty else { return graph }
+            var bad = Set<ValueID>()
+            for (id, node) in graph.nodes.enumerated() {
+                for v in node.inputs where maps[v] != nil && !carries(node, id, maps) { bad.insert(v) }
+            }
+            for v in graph.outputs where maps[v] != nil { bad.insert(v) }
+            if bad.isEmpty { return rewrite(graph, shapes: shapes, maps: maps) }
+            // Drop every root that feeds a value that cannot be widened, then try again.
+            for v in bad { roots.subtract(feedingRoots(graph, v, roots: roots, maps: maps)) }
+        }
+    }
+
+    /// Where each original channel of a widened value sits, and the widened count (nil: not widened).
+    struct ChannelMap: Equatable {
+        var positions: [Int]
+        var count: Int
+    }
+
+    private static func channelMaps(_ graph: Graph, shapes: [Shape], roots: Set<ValueID>) -> [ChannelMap?] {
+        var maps = [ChannelMap?](repeating: nil, count: graph.nodes.count)
+        for (id, node) in graph.nodes.enumerated() {
+            let ins = node.inputs.map { maps[$0] }
+            switch node.op {
+            case .conv2d(let c) where roots.contains(id):
+                maps[id] = ChannelMap(positions: Array(0..<c.outChannels), count: (c.outChannels + 15) / 16 * 16)
+            case .activation, .resize:
+                maps[id] = ins[0]
+            case .binary, .weightedSum:
+                if let first = ins[0], ins.allSatisfy({ $0 == first }), node.inputs.allSatisfy({ shapes[$0] == shapes[id] }) {
+                    maps[id] = first
+                }
+            case .concat where ins.contains { $0 != nil }:
+                var positions: [Int] = [], offset = 0
+                for (v, m) in zip(node.inputs, ins) {
+                    let m = m ?? ChannelMap(positions: Array(0..<shapes[v].c), count: shapes[v].c)
+                    positions += m.positions.map { $0 + offset }
+                    offset += m.count
+                }
+                maps[id] = ChannelMap(positions: positions, count: offset)
+            default:
+                break
+            }
+        }
+        return maps
+    }
+
+    /// Whether `node` reads its widened inputs correctly: it is widened the same way, or it is a convolution.
+    private static func carries(_ node: Node, _ id: ValueID, _ maps: [ChannelMap?]) -> Bool {
+        if case .conv2d(let c) = node.op { return c.groups == 1 }
+        return maps[id] != nil
+    }
+
+    /// The roots whose widening reaches value `v`.
+    private static func feedingRoots(_ graph: Graph, _ v: ValueID, roots: Set<ValueID>, maps: [ChannelMap?]) -> Set<ValueID> {
+        var found = Set<ValueID>(), stack = [v], seen = Set<ValueID>()
+        while let x = stack.popLast() {
+            guard seen.insert(x).inserted, maps[x] != nil else { continue }
+            if roots.contains(x) { found.insert(x); continue }
+            stack += graph.nodes[x].inputs
+        }
+        return found
+    }
+
+    private static func rewrite(_ graph: Graph, shapes: [Shape], maps: [ChannelMap?]) -> Graph {
+        var out = Graph()
+        for (id, node) in graph.nodes.enumerated() {
+            var op = node.op
+            switch node.op {
+            case .conv2d(var c):
+                let inMap = maps[node.inputs[0]], outMap = maps[id]
+                let o = c.outChannels, i = c.inChannels, k = c.kernelH * c.kernelW
+                let newO = outMap?.count ?? o, newI = inMap?.count ?? i
+                var w = [Float](repeating: 0, count: newO * newI * k)
+                for oc in 0..<o {
+                    let to = outMap?.positions[oc] ?? oc
+                    for ic in 0..<i {
+                        let ti = inMap?.positions[ic] ?? ic
+                        for t in 0..<k { w[(to * newI + ti) * k + t] = c.weight.data[(oc * i + ic) * k + t] }
+                    }
+                }
+                c.weight = Tensor(dims: [newO, newI, c.kernelH, c.kernelW], data: w)
+                if let outMap {
+                    c.bias = c.bias.map { b in spread(b, outMap) }
+                    if case .prelu(let s)? = c.activation, s.count > 1 { c.activation = .prelu(slopes: spread(s, outMap)) }
+                }
+                op = .conv2d(c)
+            case .activation(.prelu(let s)) where s.count > 1:
+                if let m = maps[id] { op = .activation(.prelu(slopes: spread(s, m))) }
+            default:
+                break
+            }
+            out.add(op, node.inputs, name: node.name)
+        }
+        out.outputs = graph.outputs
+        return out
+    }
+
+    /// Per-channel values at their widened positions (0 elsewhere).
+    private static func spread(_ values: [Float], _ m: ChannelMap) -> [Float] {
+        var v = [Float](repeating: 0, count: m.count)
+        for (c, p) in m.positions.enumerated() { v[p] = values[c] }
+        return v
+    }
+}

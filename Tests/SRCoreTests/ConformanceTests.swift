@@ -322,3 +322,55 @@ struct WeightCacheTests {
         #expect(sizes[0] >= (16 * 32 + 32 * 16) * 9 * 4 && sizes[1] == sizes[0], "cache bytes after each size: \(sizes)")
     }
 }
+
+/// Channel widening (`GraphRewrites.padChannels`): SPAN's 52-channel activations run as 64 channels.
+@Suite("Channel widening")
+struct ChannelWideningTests {
+    /// A SPAN-like block on 24 channels: convolutions, SiLU, sigmoid - 0.5 attention, residual add, a concatenation
+    /// of two widened values, a 12-channel convolution and a pixel shuffle.
+    func spanLike(_ rng: inout SeededGenerator) -> (Graph, ValueID) {
+        var g = Graph()
+        let x = g.add(.input)
+        let a = g.add(.conv2d(randomConv(&rng, in: 3, out: 24, kernel: 3, pad: 1)), [x], name: "first")
+        let b = g.add(.conv2d(randomConv(&rng, in: 24, out: 24, kernel: 3, pad: 1, activation: .swish)), [a])
+        let c = g.add(.conv2d(randomConv(&rng, in: 24, out: 24, kernel: 3, pad: 1)), [b])
+        let s = g.add(.activation(.sigmoid), [c])
+        let att = g.add(.activation(.linear(scale: 1, shift: -0.5)), [s])
+        let sum = g.add(.binary(.add), [c, a])
+        let m = g.add(.binary(.mul), [sum, att])
+        let slopes = Tensor.random(dims: [24], in: 0...0.5, using: &rng).data
+        let p = g.add(.activation(.prelu(slopes: slopes)), [m])
+        let cat = g.add(.concat, [a, p])
+        let d = g.add(.conv2d(randomConv(&rng, in: 48, out: 12, kernel: 3, pad: 1)), [cat])
+        g.outputs = [g.add(.pixelShuffle(factor: 2, mode: .channelsFirst), [d])]
+        return (g, a)
+    }
+
+    @Test("24-channel values are widened to 32 and the result is the reference's")
+    func widened() throws {
+        var rng = SeededGenerator(seed: 53)
+        let (g, _) = spanLike(&rng)
+        let input = Shape(c: 3, h: 100, w: 100)
+        let wide = GraphRewrites.padChannels(g, shapes: try g.inferShapes(inputs: [input]))
+        let shapes = try wide.inferShapes(inputs: [input])
+        let convChannels = wide.nodes.indices.compactMap { id -> Int? in
+            if case .conv2d = wide.nodes[id].op { shapes[id].c } else { nil }
+        }
+        #expect(convChannels == [32, 32, 32, 12], "\(convChannels)")
+        #expect(shapes[wide.outputs[0]] == Shape(c: 3, h: 200, w: 200))
+        try checkConformance(g, input: input, tolerance: .accumulation, seed: 53)
+    }
+
+    @Test("a value a graph output or a pixel shuffle reads is left as it is, with what widens it")
+    func notWidened() throws {
+        var rng = SeededGenerator(seed: 59)
+        var (g, a) = spanLike(&rng)
+        g.outputs.append(a)   // the first convolution's 24 channels are now a result
+        let input = Shape(c: 3, h: 20, w: 20)
+        let wide = GraphRewrites.padChannels(g, shapes: try g.inferShapes(inputs: [input]))
+        let shapes = try wide.inferShapes(inputs: [input])
+        #expect(shapes[a].c == 24)
+        // The concatenation reads `a`, so the widening stops where the maps would mix.
+        try checkConformance(g, input: input, tolerance: .accumulation, seed: 59)
+    }
+}
