@@ -122,7 +122,8 @@ extension GraphRewrites {
         for (id, node) in graph.nodes.enumerated() {
             var op = node.op
             switch node.op {
-            case .conv2d(var c):
+            case .conv2d(var c) where maps[id] != nil || maps[node.inputs[0]] != nil:
+                // Only ungrouped convolutions are widened or read widened values (see `carries`).
                 let inMap = maps[node.inputs[0]], outMap = maps[id]
                 let o = c.outChannels, i = c.inChannels, k = c.kernelH * c.kernelW
                 let newO = outMap?.count ?? o, newI = inMap?.count ?? i

@@ -331,7 +331,9 @@ struct ChannelWideningTests {
     func spanLike(_ rng: inout SeededGenerator) -> (Graph, ValueID) {
         var g = Graph()
         let x = g.add(.input)
-        let a = g.add(.conv2d(randomConv(&rng, in: 3, out: 24, kernel: 3, pad: 1)), [x], name: "first")
+        // A grouped convolution (SPAN's per-channel normalisation) before anything is widened.
+        let n = g.add(.conv2d(randomConv(&rng, in: 3, out: 3, kernel: 1, groups: 3)), [x], name: "normalise")
+        let a = g.add(.conv2d(randomConv(&rng, in: 3, out: 24, kernel: 3, pad: 1)), [n], name: "first")
         let b = g.add(.conv2d(randomConv(&rng, in: 24, out: 24, kernel: 3, pad: 1, activation: .swish)), [a])
         let c = g.add(.conv2d(randomConv(&rng, in: 24, out: 24, kernel: 3, pad: 1)), [b])
         let s = g.add(.activation(.sigmoid), [c])
@@ -356,7 +358,7 @@ struct ChannelWideningTests {
         let convChannels = wide.nodes.indices.compactMap { id -> Int? in
             if case .conv2d = wide.nodes[id].op { shapes[id].c } else { nil }
         }
-        #expect(convChannels == [32, 32, 32, 12], "\(convChannels)")
+        #expect(convChannels == [3, 32, 32, 32, 12], "\(convChannels)")
         #expect(shapes[wide.outputs[0]] == Shape(c: 3, h: 200, w: 200))
         try checkConformance(g, input: input, tolerance: .accumulation, seed: 53)
     }
