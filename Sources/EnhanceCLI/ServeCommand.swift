@@ -126,16 +126,17 @@ struct ServeCommand: ParsableCommand {
             return handler
         }
         let store = ModelStore()
+        let catalog: ModelCatalog
         do {
             _ = try store.resolve(configuration.defaultModel)
             // A weight file must be an upscaler Enhance recognises; it is served under its file name.
-            _ = try ModelCatalog(store: store, defaultModel: configuration.defaultModel)
+            catalog = try ModelCatalog(store: store, defaultModel: configuration.defaultModel)
         } catch {
             throw ValidationError("\(error)")
         }
         var logger = Logger(label: "enhance.server")
         logger.logLevel = level
-        let server = EnhanceServer(configuration: configuration, store: store, logger: logger)
+        let server = EnhanceServer(configuration: configuration, store: store, catalog: catalog, logger: logger)
         logger.info("starting", metadata: [
             "address": "\(host):\(port)", "model": "\(model)", "workers": "\(workers)",
             "threads_per_worker": "\(configuration.resolvedThreadsPerWorker)", "queue": "\(queue)",

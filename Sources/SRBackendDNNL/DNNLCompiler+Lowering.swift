@@ -377,11 +377,13 @@ extension DNNLCompiler {
         }
         // One image in nChw16c with 16-multiple channel counts: every input is a contiguous run of whole channel
         // blocks of the output, so each is one parallel copy into its slice (oneDNN's concat kernel for blocked
-        // layouts copies block rows one thread at a time: 5 ms for a 192-channel 152x152 output, 4x this).
+        // layouts copies block rows one thread at a time: 5 ms for a 192-channel 152x152 output, 4x this). A
+        // concatenation with a shared buffer (`planConcatGroups`) is a view of it: inputs their producers wrote
+        // into their slice need no copy at all.
         let out = shapes[id]
-        if aliases[.value(id)] != nil {
-            // A view of its group's buffer: inputs written there by their producers need nothing more.
-            let dstDesc = try MD.tagged(out.dims, dnnl_nChw16c)
+        if aliases[.value(id)] != nil
+            || (out.n == 1 && srcs.allSatisfy { inputIsBlocked16($0.desc) } && inputs.allSatisfy { shapes[$0].c % 16 == 0 }) {
+            let dstDesc = try MD.tagged(out.dims, dnnl_nChw16c, common)
             _ = output(id, dstDesc)
             var channel = 0
             for (v, src) in zip(inputs, srcs) {
@@ -390,18 +392,6 @@ extension DNNLCompiler {
                     try reorder(from: src, to: slice, name: graph.nodes[id].name)
                 }
                 channel += shapes[v].c
-            }
-            return
-        }
-        if out.n == 1, srcs.allSatisfy({ inputIsBlocked16($0.desc) }),
-           inputs.allSatisfy({ shapes[$0].c % 16 == 0 }) {
-            let dstDesc = try MD.tagged(out.dims, dnnl_nChw16c, common)
-            _ = output(id, dstDesc)
-            var offset = 0
-            for (v, src) in zip(inputs, srcs) {
-                let slice = view(.value(id), try MD.submemory(dstDesc, dims: shapes[v].dims, offsets: [0, offset, 0, 0]))
-                try reorder(from: src, to: slice, name: graph.nodes[id].name)
-                offset += shapes[v].c
             }
             return
         }
@@ -423,7 +413,7 @@ extension DNNLCompiler {
     /// oneDNN 2.6 runs PReLU on nChw16c with its reference kernel (24 ms for 64x148x148, 150x its nhwc kernel),
     /// so this is a blocked loop of our own: 16 channels per vector, the channel blocks split across threads.
     private mutating func blockedPReLU(_ slopes: [Float], from source: Memory, to destination: Memory, name: String) {
-        let table = Self.channelVectors(channels: Self.dims(source.desc)[1]) { c in
+        let table = Self.channelVectors(channels: MD.dimensions(source.desc)[1]) { c in
             slopes.count == 1 ? slopes[0] : (c < slopes.count ? slopes[c] : 0)
         }
         actions.append(.kernel(name) {
@@ -434,16 +424,12 @@ extension DNNLCompiler {
     /// `destination = source * scales[channel]` over an fp32 nChw16c activation of one image, with the `C` scales
     /// read at run time from `scales` (a plain `[1, C, 1, 1]` memory); `source` and `destination` may be the same.
     private mutating func blockedChannelScale(scales: Memory, from source: Memory, to destination: Memory, name: String) {
-        let channels = Self.dims(source.desc)[1]
+        let channels = MD.dimensions(source.desc)[1]
         actions.append(.kernel(name) {
             let gains = try! dataPointer(scales).assumingMemoryBound(to: Float.self)
             let table = Self.channelVectors(channels: channels) { gains[$0] }
             Self.blockedChannelLoop(.scale, table: table, from: source, to: destination)
         })
-    }
-
-    static func dims(_ d: dnnl_memory_desc_t) -> [Int] {
-        (0..<Int(d.ndims)).map { i in withUnsafeBytes(of: d.dims) { Int($0.load(fromByteOffset: i * 8, as: Int64.self)) } }
     }
 
     /// One 16-lane vector per channel block of `value(channel)` (0 past the last channel).
@@ -461,7 +447,7 @@ extension DNNLCompiler {
     /// 16-lane vector), pixel ranges split evenly across the threads (blocks alone split unevenly: 4 blocks of a
     /// 64-channel map on 3 threads). `source` and `destination` may be the same memory.
     static func blockedChannelLoop(_ op: ChannelOp, table: [SIMD16<Float>], from source: Memory, to destination: Memory) {
-        let d = dims(source.desc)
+        let d = MD.dimensions(source.desc)
         let channelBlocks = (d[1] + 15) / 16, pixels = d[2] * d[3], total = d[0] * channelBlocks * pixels
         let from = Int(bitPattern: try! dataPointer(source)), to = Int(bitPattern: try! dataPointer(destination))
         let workers = max(1, DNNLBackend.threads)
@@ -492,8 +478,7 @@ extension DNNLCompiler {
     /// Whether `desc` is a 4-D nChw16c activation.
     private func inputIsBlocked16(_ desc: dnnl_memory_desc_t) -> Bool {
         guard desc.ndims == 4 else { return false }
-        let dims = (0..<4).map { i in withUnsafeBytes(of: desc.dims) { Int($0.load(fromByteOffset: i * 8, as: Int64.self)) } }
-        guard let blocked = try? MD.tagged(dims, dnnl_nChw16c, desc.data_type) else { return false }
+        guard let blocked = try? MD.tagged(MD.dimensions(desc), dnnl_nChw16c, desc.data_type) else { return false }
         return MD.equal(blocked, desc)
     }
 

@@ -229,6 +229,11 @@ enum MD {
         return md
     }
 
+    /// The logical dimensions of `md`.
+    static func dimensions(_ md: dnnl_memory_desc_t) -> [Int] {
+        (0..<Int(md.ndims)).map { i in withUnsafeBytes(of: md.dims) { Int($0.load(fromByteOffset: i * 8, as: Int64.self)) } }
+    }
+
     static func size(_ md: dnnl_memory_desc_t) -> Int {
         var m = md
         return Int(dnnl_memory_desc_get_size(&m))
@@ -244,9 +249,9 @@ enum MD {
 
     /// A descriptor for `dims` laid out like `like` (same blocking), or plain NCHW when the layout is unknown.
     static func sameLayout(as like: dnnl_memory_desc_t, dims: [Int]) throws -> dnnl_memory_desc_t {
-        let likeDims = (0..<Int(like.ndims)).map { i in withUnsafeBytes(of: like.dims) { $0.load(fromByteOffset: i * 8, as: Int64.self) } }
+        let likeDims = dimensions(like)
         for tag in activationTags {
-            if let candidate = try? tagged(likeDims.map(Int.init), tag, like.data_type), equal(candidate, like) {
+            if let candidate = try? tagged(likeDims, tag, like.data_type), equal(candidate, like) {
                 return try tagged(dims, tag, like.data_type)
             }
         }

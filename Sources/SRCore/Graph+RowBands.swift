@@ -38,7 +38,7 @@ public struct RowBandSplit: Sendable {
     public static func find(_ graph: Graph) -> RowBandSplit? {
         guard graph.outputs.count == 1, graph.inputs.count == 1 else { return nil }
         let output = graph.outputs[0]
-        let ancestors = graph.ancestors(of: output)
+        let ancestors = graph.ancestors(of: [output])
         // The earliest upsampling whose input starts a row-local tail: everything from there on runs in bands.
         for upsample in graph.nodes.indices where ancestors[upsample] && isUpsampling(graph.nodes[upsample].op) {
             if let split = split(graph, at: graph.nodes[upsample].inputs[0], ancestors: ancestors) { return split }
@@ -50,7 +50,7 @@ public struct RowBandSplit: Sendable {
     static func split(_ graph: Graph, at split: ValueID, ancestors: [Bool]) -> RowBandSplit? {
         if case .input = graph.nodes[split].op { return nil }
         let output = graph.outputs[0]
-        let beforeSplit = graph.ancestors(of: split)
+        let beforeSplit = graph.ancestors(of: [split])
         var inTail = [Bool](repeating: false, count: graph.nodes.count)
         var hasConvolution = false
         for id in graph.nodes.indices where ancestors[id] && !beforeSplit[id] {
@@ -119,7 +119,7 @@ public struct RowBandSplit: Sendable {
         var out: [Float] = []
         var shape = Shape(c: 0, h: 0, w: 0)
         for band in bands {
-            let window = value.rows(band.windowStart, count: band.windowRows)
+            let window = value.cropped(y: band.windowStart, x: 0, height: band.windowRows, width: value.shape.w)
             let y = try tail(window)
             if out.isEmpty {
                 shape = Shape(c: y.shape.c, h: h * r, w: y.shape.w)
@@ -171,29 +171,11 @@ public struct RowBandSplit: Sendable {
     }
 }
 
-extension Tensor {
-    /// Rows `start ..< start + count` of every channel of a `[1, c, h, w]` tensor.
-    func rows(_ start: Int, count: Int) -> Tensor {
-        let s = shape
-        if start == 0 && count == s.h { return self }
-        var out = [Float](repeating: 0, count: s.c * count * s.w)
-        data.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for c in 0..<s.c {
-                    dst.baseAddress!.advanced(by: c * count * s.w)
-                        .update(from: src.baseAddress!.advanced(by: (c * s.h + start) * s.w), count: count * s.w)
-                }
-            }
-        }
-        return Tensor(dims: [1, s.c, count, s.w], data: out)
-    }
-}
-
 extension Graph {
-    /// Whether each value is `value` or one of the values it is computed from.
-    func ancestors(of value: ValueID) -> [Bool] {
+    /// Whether each value is one of `values` or one of the values they are computed from.
+    func ancestors(of values: [ValueID]) -> [Bool] {
         var marked = [Bool](repeating: false, count: nodes.count)
-        var stack = [value]
+        var stack = values
         while let v = stack.popLast() {
             guard !marked[v] else { continue }
             marked[v] = true

@@ -1,13 +1,7 @@
 extension Graph {
     /// The graph with only the nodes the outputs depend on (value ids are renumbered, order kept).
     public func pruned() -> Graph {
-        var needed = [Bool](repeating: false, count: nodes.count)
-        var stack = outputs
-        while let v = stack.popLast() {
-            guard !needed[v] else { continue }
-            needed[v] = true
-            stack.append(contentsOf: nodes[v].inputs)
-        }
+        var needed = ancestors(of: outputs)
         // Inputs stay, so the executable's input list does not depend on what is used.
         for id in inputs { needed[id] = true }
         var out = Graph()

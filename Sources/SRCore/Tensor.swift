@@ -69,3 +69,22 @@ extension SeededGenerator {
         return (-2 * logf(u1)).squareRoot() * cosf(2 * .pi * u2)
     }
 }
+
+extension Tensor {
+    /// The `height` x `width` region of a `[1, c, h, w]` tensor at (`y`, `x`), every channel.
+    public func cropped(y: Int, x: Int, height: Int, width: Int) -> Tensor {
+        let s = shape
+        var out = [Float](repeating: 0, count: s.c * height * width)
+        data.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for c in 0..<s.c {
+                    for r in 0..<height {
+                        let srow = (c * s.h + y + r) * s.w + x, drow = (c * height + r) * width
+                        dst.baseAddress!.advanced(by: drow).update(from: src.baseAddress!.advanced(by: srow), count: width)
+                    }
+                }
+            }
+        }
+        return Tensor(dims: [1, s.c, height, width], data: out)
+    }
+}

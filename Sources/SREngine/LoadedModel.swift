@@ -244,15 +244,14 @@ public final class LoadedModel: Sendable {
     /// (or the whole tail when the window is too short for bands).
     func workspaceBytes(height: Int, width: Int) throws(EngineError) -> Double {
         let p = try measuredProbes()
-        let shape = Shape(c: 3, h: height, w: width)
-        guard let split = rowBands, let value = try? split.head.inferShapes(inputs: [shape])[split.head.outputs[0]] else {
-            return p.whole * Double(height * width)
-        }
-        let head = p.head * Double(height * width)
+        let shape = Shape(c: 3, h: height, w: width), pixels = Double(height * width)
         if let plan = bandPlan(for: shape) {
-            return head + 4 * Double(plan.value.count) + p.tail * Double(plan.windowRows * value.w)
+            return p.head * pixels + 4 * Double(plan.value.count) + p.tail * Double(plan.windowRows * plan.value.w)
         }
-        return head + p.tail * Double(value.h * value.w)
+        guard let split = rowBands, let value = try? split.head.inferShapes(inputs: [shape])[split.head.outputs[0]] else {
+            return p.whole * pixels
+        }
+        return p.head * pixels + p.tail * Double(value.h * value.w)
     }
 
     /// Compiles what a run on a `[1, c, h, w]` input of `shape` needs (banded models: head and tail), so the

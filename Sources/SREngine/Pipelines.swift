@@ -79,23 +79,6 @@ enum Pipelines {
         return Tensor(dims: [1, s.c, oh, ow], data: out)
     }
 
-    /// Crops `[1, c, h, w]` at (`y`, `x`) to `height` x `width`.
-    static func crop(_ t: Tensor, y: Int, x: Int, height: Int, width: Int) -> Tensor {
-        let s = t.shape
-        var out = [Float](repeating: 0, count: s.c * height * width)
-        t.data.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                for c in 0..<s.c {
-                    for r in 0..<height {
-                        let srow = (c * s.h + y + r) * s.w + x, drow = (c * height + r) * width
-                        dst.baseAddress!.advanced(by: drow).update(from: src.baseAddress!.advanced(by: srow), count: width)
-                    }
-                }
-            }
-        }
-        return Tensor(dims: [1, s.c, height, width], data: out)
-    }
-
     /// Real-CUGAN x4 networks predict a residual: add the nearest 4x upsampling of the unpadded input region.
     static func addCUGANResidual(_ graph: Graph, padding p: Int) -> Graph {
         var g = graph

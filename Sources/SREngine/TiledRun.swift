@@ -48,7 +48,7 @@ struct TiledRun {
             }
             let average = Tensor(dims: [1, 3, window.shape.h * s, window.shape.w * s],
                                  data: sum!.map { $0 / Float(transforms.count) })
-            return Pipelines.crop(average, y: dy * s, x: dx * s, height: h * s, width: w * s)
+            return average.cropped(y: dy * s, x: dx * s, height: h * s, width: w * s)
         }
         return { try cursor.next() }
     }
@@ -74,10 +74,10 @@ struct TiledRun {
             let cursor = Tiler.Cursor(tiler, channels: 1) { y0, x0, h, w in
                 let wy = max(0, y0 - margin), wx = max(0, x0 - margin)
                 let wh = min(height, y0 + h + margin) - wy, ww = min(width, x0 + w + margin) - wx
-                let win = Pipelines.crop(source, y: wy, x: wx, height: wh, width: ww)
+                let win = source.cropped(y: wy, x: wx, height: wh, width: ww)
                 let up = ReferenceKernels.resize(win, Resize(mode: .bicubic, scaleH: Float(s), scaleW: Float(s)),
                                                  Shape(c: 1, h: wh * s, w: ww * s))
-                return Pipelines.crop(up, y: (y0 - wy) * s, x: (x0 - wx) * s, height: h * s, width: w * s)
+                return up.cropped(y: (y0 - wy) * s, x: (x0 - wx) * s, height: h * s, width: w * s)
             }
             return { try cursor.next() }
         }
@@ -88,7 +88,7 @@ struct TiledRun {
     private func window(y0: Int, x0: Int, height h: Int, width w: Int) -> (Tensor, dy: Int, dx: Int) {
         let winH = min(height, h + 2 * context), winW = min(width, w + 2 * context)
         let wy = min(max(y0 - context, 0), height - winH), wx = min(max(x0 - context, 0), width - winW)
-        return (Pipelines.crop(source, y: wy, x: wx, height: winH, width: winW), y0 - wy, x0 - wx)
+        return (source.cropped(y: wy, x: wx, height: winH, width: winW), y0 - wy, x0 - wx)
     }
 
     /// The model family's pipeline on one window: pad, run, crop to `scale x` the window.
@@ -109,7 +109,7 @@ struct TiledRun {
             throw EngineError.backend("model '\(model.id)' produced \(raw.shape) for a padded input \(input.shape); " +
                                       "expected at least \(needH)x\(needW) at x\(s)")
         }
-        return Pipelines.crop(raw, y: plan.originY, x: plan.originX, height: window.shape.h * s, width: window.shape.w * s)
+        return raw.cropped(y: plan.originY, x: plan.originX, height: window.shape.h * s, width: window.shape.w * s)
     }
 
     /// Squeeze-excitation statistics shared by all tiles: pool by pool, the mean over every tile of what that

@@ -23,11 +23,13 @@ public final class EnhanceServer: Sendable {
     private let draining = Mutex(false)
     private let loadedModels = Mutex<Set<String>>([])
 
-    public init(configuration: ServerConfiguration, store: ModelStore = ModelStore(),
+    /// - Parameter catalog: the models to offer, when the caller has built it already (`enhance serve` does, to
+    ///   report a bad default weight file before it listens); nil: built here.
+    public init(configuration: ServerConfiguration, store: ModelStore = ModelStore(), catalog: ModelCatalog? = nil,
                 metrics: ServerMetrics = ServerMetrics(), logger: Logger = Logger(label: "enhance.server")) {
         self.configuration = configuration
         self.store = store
-        let catalog = (try? ModelCatalog(store: store, defaultModel: configuration.defaultModel))
+        let catalog = catalog ?? (try? ModelCatalog(store: store, defaultModel: configuration.defaultModel))
             ?? ModelCatalog(manifestOf: store, defaultModel: configuration.defaultModel)
         self.catalog = catalog
         self.metrics = metrics

@@ -11,16 +11,15 @@ public struct ModelCatalog: Sendable {
     public let entries: [ModelManifest.Entry]
     /// The id of the default model.
     public let defaultID: String
-    /// What `Engine.model` loads for an id (a manifest id, or a weight file's path).
-    private let sources: [String: String]
+    /// The weight files' paths by id (manifest models load by their id).
+    private let paths: [String: String]
 
     /// - Parameter defaultModel: a manifest id, an installed weight file's id, or a path to a `.pth`, `.pt` or
     ///   `.safetensors` file.
     /// - Throws: `EngineError` when `defaultModel` is a weight file that cannot be read or recognised.
     public init(store: ModelStore, defaultModel: String) throws(EngineError) {
         var entries = store.manifest.models
-        var sources: [String: String] = [:]
-        for e in entries { sources[e.id] = e.id }
+        var paths: [String: String] = [:]
         var defaultID = defaultModel
         var files = store.localWeightModels()
         let ext = (defaultModel as NSString).pathExtension.lowercased()
@@ -45,10 +44,10 @@ public struct ModelCatalog: Sendable {
                 continue
             }
             entries.append(Self.entry(id: id, path: path, report: report))
-            sources[id] = path
+            paths[id] = path
         }
         self.entries = entries
-        self.sources = sources
+        self.paths = paths
         self.defaultID = defaultID
     }
 
@@ -56,7 +55,7 @@ public struct ModelCatalog: Sendable {
     /// default weight file cannot be read; `enhance serve` reports that error before it gets here).
     public init(manifestOf store: ModelStore, defaultModel: String) {
         entries = store.manifest.models
-        sources = Dictionary(uniqueKeysWithValues: entries.map { ($0.id, $0.id) })
+        paths = [:]
         defaultID = defaultModel
     }
 
@@ -75,5 +74,5 @@ public struct ModelCatalog: Sendable {
     public func entry(_ id: String) -> ModelManifest.Entry? { entries.first { $0.id == id } }
 
     /// What to hand `Engine.model` for `id`.
-    public func source(_ id: String) -> String { sources[id] ?? id }
+    public func source(_ id: String) -> String { paths[id] ?? id }
 }
