@@ -7,6 +7,9 @@
 /// - all four bytes zero: raw float32 follow;
 /// - any other non-zero tag: a 256-entry float32 table, then `count` uint8 indexes (padded to 4).
 /// Arrays loaded with *type 1* (biases, PReLU slopes, MemoryData) are raw float32 with no tag.
+///
+/// Work and memory are O(.bin bytes): an array's byte count is computed with overflow checks and compared with the
+/// bytes that remain before anything is read or allocated, so a hostile element count is `truncatedWeights`.
 struct NCNNBinReader {
     let bytes: [UInt8]
     private(set) var offset = 0
@@ -16,12 +19,22 @@ struct NCNNBinReader {
     var remaining: Int { bytes.count - offset }
 
     private mutating func take(_ n: Int, layer: String) throws(NCNNError) -> ArraySlice<UInt8> {
-        guard n <= remaining else { throw .truncatedWeights(layer: layer, needed: n, available: remaining) }
+        guard n >= 0, n <= remaining else { throw .truncatedWeights(layer: layer, needed: n, available: remaining) }
         defer { offset += n }
         return bytes[offset..<(offset + n)]
     }
 
     private static func aligned4(_ n: Int) -> Int { (n + 3) & ~3 }
+
+    /// The bytes of `count` elements of `size` bytes, refused (as truncation: no file holds them) when negative or
+    /// more than the bytes that remain; `aligned` rounds up to a multiple of 4.
+    private func byteCount(_ count: Int, _ size: Int, aligned: Bool = false, layer: String) throws(NCNNError) -> Int {
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: size)
+        guard count >= 0, !overflow, bytes <= remaining else {
+            throw .truncatedWeights(layer: layer, needed: overflow || count < 0 ? Int.max : bytes, available: remaining)
+        }
+        return aligned ? Self.aligned4(bytes) : bytes
+    }
 
     private static func u32(_ s: ArraySlice<UInt8>, _ i: Int) -> UInt32 {
         let b = s.startIndex + i
@@ -62,7 +75,7 @@ struct NCNNBinReader {
 
     /// Raw float32 array (type 1).
     mutating func raw(_ count: Int, layer: String) throws(NCNNError) -> [Float] {
-        Self.floats(try take(count * 4, layer: layer), count: count)
+        Self.floats(try take(try byteCount(count, 4, layer: layer), layer: layer), count: count)
     }
 
     /// Tagged array (type 0).
@@ -71,14 +84,14 @@ struct NCNNBinReader {
         let tag = Self.u32(header, 0)
         switch tag {
         case 0x0130_6B47:
-            return Self.halfs(try take(Self.aligned4(count * 2), layer: layer), count: count)
+            return Self.halfs(try take(try byteCount(count, 2, aligned: true, layer: layer), layer: layer), count: count)
         case 0x000D_4B38:
             throw .unsupported(layer: layer, type: type, detail: "int8-quantised weights")
         case 0x0002_C056, 0:
             return try raw(count, layer: layer)
         default:
             let table = Self.floats(try take(256 * 4, layer: layer), count: 256)
-            let s = try take(Self.aligned4(count), layer: layer)
+            let s = try take(try byteCount(count, 1, aligned: true, layer: layer), layer: layer)
             return (0..<count).map { table[Int(s[s.startIndex + $0])] }
         }
     }

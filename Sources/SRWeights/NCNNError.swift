@@ -14,6 +14,7 @@ public enum NCNNError: Error, Equatable, CustomStringConvertible {
     case truncatedWeights(layer: String, needed: Int, available: Int)
     case trailingWeights(bytes: Int)
     case weightShape(layer: String, detail: String)
+    case invalidParameter(layer: String, key: Int, detail: String)
     case io(path: String, reason: String)
 
     public var description: String {
@@ -46,6 +47,8 @@ public enum NCNNError: Error, Equatable, CustomStringConvertible {
             "the .bin file has \(bytes) bytes left after the last layer: it does not belong to this .param"
         case .weightShape(let layer, let detail):
             "layer '\(layer)' has inconsistent weight sizes: \(detail)"
+        case .invalidParameter(let layer, let key, let detail):
+            "layer '\(layer)' has an invalid parameter \(key): \(detail)"
         case .io(let path, let reason):
             "cannot read '\(path)': \(reason)"
         }

@@ -2,6 +2,12 @@ public import SRCore
 import Foundation
 
 /// An ncnn model turned into a graph: `.param` gives the layers, `.bin` their weights.
+///
+/// Work and memory are O(.param text + .bin bytes): the parser is linear in the text (see `NCNNParamParser`), every
+/// integer a layer reads is range-checked before use (counts and kernel sizes positive, strides, dilations and
+/// pooling windows in 1...65536, dims non-negative, all 32-bit), every weight count is a product checked for
+/// overflow, and a weight array is read only once the .bin holds its bytes (`NCNNBinReader`), so a hostile value
+/// becomes an `NCNNError` naming the layer and key, never a trap or an allocation the files do not back.
 public struct NCNNModel: Sendable {
     public var graph: Graph
     /// The ncnn blob names of the graph's input and output.
@@ -87,8 +93,8 @@ struct NCNNGraphBuilder {
 
     /// ncnn `activation_type` (9) with `activation_params` (10).
     private func activation(_ layer: NCNNLayer) throws(NCNNError) -> Activation? {
-        let p = layer.params.array(10)
-        switch layer.params.int(9, 0) {
+        let p = try layer.params.array(10, "activation_params")
+        switch try layer.params.int(9, "activation_type", 0) {
         case 0: return nil
         case 1: return .relu
         case 2: return .leakyRelu(slope: p.first ?? 0)
@@ -118,11 +124,18 @@ struct NCNNGraphBuilder {
 
         case "Convolution", "ConvolutionDepthWise":
             try expectArity(layer, inputs: 1)
-            let groups = layer.type == "ConvolutionDepthWise" ? p.int(7, 1) : 1
-            guard p.int(8, 0) == 0 else { throw .unsupported(layer: name, type: layer.type, detail: "int8 scales") }
-            guard p.int(19, 0) == 0 else { throw .unsupported(layer: name, type: layer.type, detail: "dynamic weights") }
+            let groups = layer.type == "ConvolutionDepthWise" ? try p.int(7, "group", 1, in: NCNNParams.positive) : 1
+            guard try p.int(8, "int8_scale_term", 0) == 0 else {
+                throw .unsupported(layer: name, type: layer.type, detail: "int8 scales")
+            }
+            guard try p.int(19, "dynamic_weight", 0) == 0 else {
+                throw .unsupported(layer: name, type: layer.type, detail: "dynamic weights")
+            }
             if let v = p.scalars[18], v != 0 { throw .unsupported(layer: name, type: layer.type, detail: "non-zero pad_value") }
-            guard groups > 0 else { throw .weightShape(layer: name, detail: "group \(groups)") }
+            let out = try p.int(0, "num_output", 0, in: NCNNParams.positive)
+            guard out % groups == 0 else {
+                throw .weightShape(layer: name, detail: "group \(groups) does not divide num_output \(out)")
+            }
             let k = try readKernel(layer)
             let conv = Conv2d(weight: k.weight, bias: k.bias, stride: k.stride, padding: k.padding, dilation: k.dilation,
                               groups: groups, activation: k.activation)
@@ -130,13 +143,14 @@ struct NCNNGraphBuilder {
 
         case "Deconvolution", "DeconvolutionDepthWise":
             try expectArity(layer, inputs: 1)
-            if layer.type == "DeconvolutionDepthWise", p.int(7, 1) != 1 {
+            if layer.type == "DeconvolutionDepthWise", try p.int(7, "group", 1) != 1 {
                 throw .unsupported(layer: name, type: layer.type, detail: "grouped deconvolution")
             }
-            guard p.int(20, 0) == 0, p.int(21, 0) == 0 else {
+            guard try p.int(20, "output_w", 0) == 0, try p.int(21, "output_h", 0) == 0 else {
                 throw .unsupported(layer: name, type: layer.type, detail: "explicit output size")
             }
-            let outPadR = p.int(18, 0), outPadB = p.int(19, outPadR)
+            let outPadR = try p.int(18, "output_pad_right", 0, in: 0...NCNNParams.window.upperBound)
+            let outPadB = try p.int(19, "output_pad_bottom", outPadR, in: 0...NCNNParams.window.upperBound)
             let k = try readKernel(layer)
             let deconv = Deconv2d(weight: k.weight, bias: k.bias, stride: k.stride, padding: k.padding,
                                   outputPadding: (outPadB, outPadR), dilation: k.dilation, activation: k.activation)
@@ -144,26 +158,28 @@ struct NCNNGraphBuilder {
 
         case "InnerProduct":
             try expectArity(layer, inputs: 1)
-            let out = p.int(0, 0), size = p.int(2, 0)
-            guard p.int(8, 0) == 0 else { throw .unsupported(layer: name, type: layer.type, detail: "int8 scales") }
-            guard out > 0, size > 0, size % out == 0 else {
+            let out = try p.int(0, "num_output", 0, in: NCNNParams.positive)
+            let size = try p.int(2, "weight_data_size", 0, in: NCNNParams.positive)
+            guard try p.int(8, "int8_scale_term", 0) == 0 else {
+                throw .unsupported(layer: name, type: layer.type, detail: "int8 scales")
+            }
+            guard size % out == 0 else {
                 throw .weightShape(layer: name, detail: "weight_data_size \(size) is not a multiple of \(out)")
             }
             let act = try activation(layer)
             let w = try reader.tagged(size, layer: name, type: layer.type)
-            let b = p.int(1, 0) != 0 ? try reader.raw(out, layer: name) : nil
+            let b = try p.int(1, "bias_term", 0) != 0 ? try reader.raw(out, layer: name) : nil
             let linear = Linear(weight: Tensor(dims: [out, size / out], data: w), bias: b, activation: act)
             try produce(layer, node(.linear(linear), ins))
 
         case "ReLU":
             try expectArity(layer, inputs: 1)
-            let slope = p.float(0, 0)
+            let slope = try p.float(0, "slope", 0)
             try produce(layer, node(.activation(slope == 0 ? .relu : .leakyRelu(slope: slope)), ins))
 
         case "PReLU":
             try expectArity(layer, inputs: 1)
-            let n = p.int(0, 0)
-            guard n > 0 else { throw .weightShape(layer: name, detail: "num_slope \(n)") }
+            let n = try p.int(0, "num_slope", 0, in: NCNNParams.positive)
             let slopes = try reader.raw(n, layer: name)
             try produce(layer, node(.activation(.prelu(slopes: slopes)), ins))
 
@@ -177,8 +193,8 @@ struct NCNNGraphBuilder {
 
         case "Clip":
             try expectArity(layer, inputs: 1)
-            try produce(layer, node(.activation(.clip(min: p.float(0, -.greatestFiniteMagnitude),
-                                                      max: p.float(1, .greatestFiniteMagnitude))), ins))
+            try produce(layer, node(.activation(.clip(min: try p.float(0, "min", -.greatestFiniteMagnitude),
+                                                      max: try p.float(1, "max", .greatestFiniteMagnitude))), ins))
 
         case "BinaryOp":
             try produce(layer, try binaryOp(layer, ins))
@@ -187,8 +203,8 @@ struct NCNNGraphBuilder {
             guard ins.count >= 2, layer.outputs.count == 1 else {
                 throw .malformedLayer(line: layer.line, reason: "Eltwise needs at least 2 inputs")
             }
-            let coeffs = p.array(1)
-            switch p.int(0, 1) {
+            let coeffs = try p.array(1, "coeffs")
+            switch try p.int(0, "op_type", 1) {
             case 1:
                 guard coeffs.isEmpty || coeffs.count == ins.count else {
                     throw .malformedLayer(line: layer.line, reason: "Eltwise has \(coeffs.count) coefficients for \(ins.count) inputs")
@@ -204,8 +220,9 @@ struct NCNNGraphBuilder {
 
         case "Concat":
             guard !ins.isEmpty, layer.outputs.count == 1 else { throw .malformedLayer(line: layer.line, reason: "Concat needs inputs") }
-            guard p.int(0, 0) == 0 else {
-                throw .unsupported(layer: name, type: layer.type, detail: "concatenation along axis \(p.int(0, 0))")
+            let axis = try p.int(0, "axis", 0)
+            guard axis == 0 else {
+                throw .unsupported(layer: name, type: layer.type, detail: "concatenation along axis \(axis)")
             }
             try produce(layer, node(.concat, ins))
 
@@ -215,49 +232,67 @@ struct NCNNGraphBuilder {
 
         case "PixelShuffle":
             try expectArity(layer, inputs: 1)
-            let r = p.int(0, 1)
-            guard r >= 1 else { throw .malformedLayer(line: layer.line, reason: "upscale_factor \(r)") }
-            try produce(layer, node(.pixelShuffle(factor: r, mode: p.int(1, 0) == 0 ? .channelsFirst : .depthFirst), ins))
+            let r = try p.int(0, "upscale_factor", 1, in: NCNNParams.window)
+            let mode: PixelShuffleMode = try p.int(1, "mode", 0) == 0 ? .channelsFirst : .depthFirst
+            try produce(layer, node(.pixelShuffle(factor: r, mode: mode), ins))
 
         case "Interp":
             try expectArity(layer, inputs: 1)
             let mode: ResizeMode
-            switch p.int(0, 0) {
+            switch try p.int(0, "resize_type", 0) {
             case 1: mode = .nearest
             case 2: mode = .bilinear
             case 3: mode = .bicubic
             case let t: throw .unsupported(layer: name, type: layer.type, detail: "resize_type \(t)")
             }
-            guard p.int(5, 0) == 0 else { throw .unsupported(layer: name, type: layer.type, detail: "dynamic target size") }
-            let oh = p.int(3, 0), ow = p.int(4, 0)
-            let resize = Resize(mode: mode, scaleH: p.float(1, 1), scaleW: p.float(2, 1),
-                                outputH: oh > 0 ? oh : nil, outputW: ow > 0 ? ow : nil, alignCorners: p.int(6, 0) != 0)
+            guard try p.int(5, "dynamic_target_size", 0) == 0 else {
+                throw .unsupported(layer: name, type: layer.type, detail: "dynamic target size")
+            }
+            let oh = try p.int(3, "output_height", 0), ow = try p.int(4, "output_width", 0)
+            // A scale is used only without an output size; an unbounded one would overflow the output's side.
+            let scaleH = oh > 0 ? 1 : try p.scale(1, "height_scale", 1)
+            let scaleW = ow > 0 ? 1 : try p.scale(2, "width_scale", 1)
+            let resize = Resize(mode: mode, scaleH: scaleH, scaleW: scaleW, outputH: oh > 0 ? oh : nil,
+                                outputW: ow > 0 ? ow : nil, alignCorners: try p.int(6, "align_corner", 0) != 0)
             try produce(layer, node(.resize(resize), ins))
 
         case "Pooling":
             try expectArity(layer, inputs: 1)
-            let kind: Pool.Kind = p.int(0, 0) == 0 ? .max : .average
-            if p.int(4, 0) != 0 {
+            let kind: Pool.Kind = try p.int(0, "pooling_type", 0) == 0 ? .max : .average
+            if try p.int(4, "global_pooling", 0) != 0 {
                 try produce(layer, node(.pool(.global(kind)), ins))
             } else {
-                let kw = p.int(1, 0), kh = p.int(11, kw), sw = p.int(2, 1), sh = p.int(12, sw)
-                let padL = p.int(3, 0), padR = p.int(14, padL), padT = p.int(13, padL), padB = p.int(15, padT)
-                guard p.int(5, 0) == 1 || (padL == 0 && padR == 0 && padT == 0 && padB == 0 && p.int(5, 0) == 0) else {
-                    throw .unsupported(layer: name, type: layer.type, detail: "pad_mode \(p.int(5, 0)) with padding")
+                let window = NCNNParams.window, pads = 0...NCNNParams.window.upperBound
+                let kw = try p.int(1, "kernel_w", 0, in: window), kh = try p.int(11, "kernel_h", kw, in: window)
+                let sw = try p.int(2, "stride_w", 1, in: window), sh = try p.int(12, "stride_h", sw, in: window)
+                let padL = try p.int(3, "pad_left", 0, in: pads), padR = try p.int(14, "pad_right", padL, in: pads)
+                let padT = try p.int(13, "pad_top", padL, in: pads), padB = try p.int(15, "pad_bottom", padT, in: pads)
+                let padMode = try p.int(5, "pad_mode", 0)
+                guard padMode == 1 || (padL == 0 && padR == 0 && padT == 0 && padB == 0 && padMode == 0) else {
+                    throw .unsupported(layer: name, type: layer.type, detail: "pad_mode \(padMode) with padding")
                 }
-                guard p.int(7, 0) == 0 else { throw .unsupported(layer: name, type: layer.type, detail: "adaptive pooling") }
+                guard try p.int(7, "adaptive_pooling", 0) == 0 else {
+                    throw .unsupported(layer: name, type: layer.type, detail: "adaptive pooling")
+                }
                 let pool = Pool(kind: kind, kernelH: kh, kernelW: kw, strideH: sh, strideW: sw,
                                 padding: Padding(top: padT, left: padL, bottom: padB, right: padR),
-                                countIncludesPadding: p.int(6, 0) != 0)
+                                countIncludesPadding: try p.int(6, "avgpool_count_include_pad", 0) != 0)
                 try produce(layer, node(.pool(pool), ins))
             }
 
         case "MemoryData":
             try expectArity(layer, inputs: 0)
-            let w = p.int(0, 0), h = p.int(1, 0), c = p.int(2, 0)
-            guard p.int(11, 0) == 0 else { throw .unsupported(layer: name, type: layer.type, detail: "4-D constant") }
+            let dim = NCNNParams.nonNegative
+            let w = try p.int(0, "w", 0, in: dim), h = try p.int(1, "h", 0, in: dim), c = try p.int(2, "c", 0, in: dim)
+            guard try p.int(11, "d", 0) == 0 else {
+                throw .unsupported(layer: name, type: layer.type, detail: "4-D constant")
+            }
             let dims = c > 0 ? [1, c, max(h, 1), max(w, 1)] : (h > 0 ? [1, 1, h, w] : [1, w, 1, 1])
-            let data = try reader.raw(dims.reduce(1, *), layer: name)
+            guard let count = WeightDType.elementCount(dims) else {
+                throw .weightShape(layer: name, detail: "c x h x w = \(dims[1])x\(dims[2])x\(dims[3]) overflows")
+            }
+            guard count > 0 else { throw .weightShape(layer: name, detail: "no elements (w=\(w) h=\(h) c=\(c))") }
+            let data = try reader.raw(count, layer: name)
             try produce(layer, node(.constant(Tensor(dims: dims, data: data)), []))
 
         default:
@@ -271,31 +306,40 @@ struct NCNNGraphBuilder {
     private mutating func readKernel(_ layer: NCNNLayer) throws(NCNNError)
         -> (weight: Tensor, bias: [Float]?, stride: (Int, Int), padding: Padding, dilation: (Int, Int), activation: Activation?) {
         let p = layer.params
-        let out = p.int(0, 0), kw = p.int(1, 0), kh = p.int(11, kw)
-        let dw = p.int(2, 1), dh = p.int(12, dw), sw = p.int(3, 1), sh = p.int(13, sw)
-        let padL = p.int(4, 0), padT = p.int(14, padL), padR = p.int(15, padL), padB = p.int(16, padT)
-        let size = p.int(6, 0)
+        let positive = NCNNParams.positive, window = NCNNParams.window
+        let out = try p.int(0, "num_output", 0, in: positive)
+        let kw = try p.int(1, "kernel_w", 0, in: positive), kh = try p.int(11, "kernel_h", kw, in: positive)
+        let dw = try p.int(2, "dilation_w", 1, in: window), dh = try p.int(12, "dilation_h", dw, in: window)
+        let sw = try p.int(3, "stride_w", 1, in: window), sh = try p.int(13, "stride_h", sw, in: window)
+        // Negative pads are ncnn's automatic SAME padding (-233, -234): refused below as unsupported.
+        let pads = Int(Int32.min)...window.upperBound
+        let padL = try p.int(4, "pad_left", 0, in: pads), padT = try p.int(14, "pad_top", padL, in: pads)
+        let padR = try p.int(15, "pad_right", padL, in: pads), padB = try p.int(16, "pad_bottom", padT, in: pads)
+        let size = try p.int(6, "weight_data_size", 0, in: positive)
         guard padL >= 0, padT >= 0, padR >= 0, padB >= 0 else {
             throw .unsupported(layer: layer.name, type: layer.type, detail: "automatic SAME padding (\(padL))")
         }
-        guard out > 0, kw > 0, kh > 0, size > 0, size % (out * kh * kw) == 0 else {
+        guard let volume = WeightDType.elementCount([out, kh, kw]) else {
+            throw .weightShape(layer: layer.name, detail: "num_output x kernel_h x kernel_w = \(out)x\(kh)x\(kw) overflows")
+        }
+        guard size % volume == 0 else {
             throw .weightShape(layer: layer.name, detail: "weight_data_size \(size) is not a multiple of \(out)x\(kh)x\(kw)")
         }
         let act = try activation(layer)
         let w = try reader.tagged(size, layer: layer.name, type: layer.type)
-        let b = p.int(5, 0) != 0 ? try reader.raw(out, layer: layer.name) : nil
-        return (Tensor(dims: [out, size / (out * kh * kw), kh, kw], data: w), b, (sh, sw),
+        let b = try p.int(5, "bias_term", 0) != 0 ? try reader.raw(out, layer: layer.name) : nil
+        return (Tensor(dims: [out, size / volume, kh, kw], data: w), b, (sh, sw),
                 Padding(top: padT, left: padL, bottom: padB, right: padR), (dh, dw), act)
     }
 
     /// ncnn BinaryOp: `0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min, 6 pow, 7 rsub, 8 rdiv`; `1=1` uses scalar `2=b`.
     private mutating func binaryOp(_ layer: NCNNLayer, _ ins: [ValueID]) throws(NCNNError) -> ValueID {
         let p = layer.params
-        let kind = p.int(0, 0)
+        let kind = try p.int(0, "op_type", 0)
         let name = layer.name
-        if p.int(1, 0) != 0 {
+        if try p.int(1, "with_scalar", 0) != 0 {
             try expectArity(layer, inputs: 1)
-            let b = p.float(2, 0)
+            let b = try p.float(2, "b", 0)
             let act: Activation
             switch kind {
             case 0: act = .linear(scale: 1, shift: b)
@@ -329,8 +373,8 @@ struct NCNNGraphBuilder {
         let p = layer.params
         var start = [0, 0, 0], end = [0, 0, 0]
         if p.arrays[9] != nil {
-            let starts = p.ints(9), ends = p.ints(10)
-            var axes = p.ints(11)
+            let starts = try p.ints(9, "starts"), ends = try p.ints(10, "ends")
+            var axes = try p.ints(11, "axes")
             if axes.isEmpty { axes = Array(0..<starts.count) }
             guard starts.count == axes.count, ends.isEmpty || ends.count == axes.count else {
                 throw .malformedLayer(line: layer.line, reason: "Crop starts/ends/axes lengths differ")
@@ -347,9 +391,11 @@ struct NCNNGraphBuilder {
                 }
             }
         } else {
-            start = [p.int(2, 0), p.int(1, 0), p.int(0, 0)]
-            let sizes = [p.int(5, 0), p.int(4, 0), p.int(3, 0)]
-            let trailing = [p.int(8, 0), p.int(7, 0), p.int(6, 0)]
+            let offsets = NCNNParams.nonNegative
+            start = [try p.int(2, "coffset", 0, in: offsets), try p.int(1, "hoffset", 0, in: offsets),
+                     try p.int(0, "woffset", 0, in: offsets)]
+            let sizes = [try p.int(5, "outc", 0), try p.int(4, "outh", 0), try p.int(3, "outw", 0)]
+            let trailing = [try p.int(8, "coffset2", 0), try p.int(7, "hoffset2", 0), try p.int(6, "woffset2", 0)]
             for a in 0..<3 {
                 if sizes[a] > 0 { end[a] = start[a] + sizes[a] } else { end[a] = -trailing[a] }
             }

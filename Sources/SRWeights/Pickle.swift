@@ -10,8 +10,15 @@ import Foundation
 /// caller's `persistentLoad`, which turns them into storages. Extension registry opcodes and out-of-band buffers are
 /// refused. All multi-byte operands are little-endian except `BINFLOAT` (big-endian double).
 ///
-/// Hostile nesting cannot crash the reader: tuples nest at most `maxTupleDepth` deep, and every list, dict and set
-/// is registered so that `dismantle()` can empty them all (cycles and deep chains are then freed without recursion).
+/// Hostile nesting cannot crash the reader: tuples nest at most `maxTupleDepth` deep (each tuple's depth comes from
+/// its direct items, so tuples sharing children through the memo cost O(1) each), and every list, dict and set is
+/// registered so that `dismantle()` can empty them all (cycles and deep chains are then freed without recursion).
+///
+/// Work and memory are O(input bytes): every opcode consumes at least one byte and pushes, stores or builds at most
+/// one value, so the stack, marks, memo and containers hold at most one entry per byte, and every length operand
+/// (strings, bytes, LONG4, FRAME) is checked against the bytes that remain before it is used. The operations that
+/// can touch a memo-shared value again without consuming input (OrderedDict(list of pairs), tensor sizes and
+/// strides, dict keys hashed, persistent ids and global names) spend a `WorkBudget.units` over the input bytes.
 struct Unpickler {
     static let maxTupleDepth = 100
 
@@ -26,12 +33,14 @@ struct Unpickler {
     private var memo: [Int: PickleValue] = [:]
     private var opStart = 0
     private var containers: [any PickleContainer] = []
+    private var budget: WorkBudget
 
     /// An unpickler for `bytes` (indexed from their start, which may be a slice of a mapped file).
     init(_ bytes: Data, position: Int = 0, persistentLoad: PersistentLoad? = nil) {
         self.bytes = bytes
         self.position = position
         self.persistentLoad = persistentLoad
+        budget = .units(inputBytes: bytes.count - position)
     }
 
     /// Runs one pickle up to its STOP opcode and returns the value it built.
@@ -54,7 +63,7 @@ struct Unpickler {
         case .proto:
             let version = try byte()
             guard version <= 5 else { throw malformed("unsupported pickle protocol \(version)") }
-        case .frame: _ = try take(8)
+        case .frame: _ = try length(8)  // the frame's size; its opcodes are read as they come
         case .stop: break
 
         case .none: stack.append(.none)
@@ -122,7 +131,7 @@ struct Unpickler {
         case .setItem:
             let value = try pop(), key = try pop(), target = try top()
             guard case .dict(let dict) = target else { throw malformed("SETITEM on \(target.kind)") }
-            dict.set(key, value)
+            try set(dict, key, value)
         case .setItems:
             let values = try popMark(), target = try top()
             guard case .dict(let dict) = target else { throw malformed("SETITEMS on \(target.kind)") }
@@ -150,6 +159,7 @@ struct Unpickler {
             guard case .string(let m) = module, case .string(let n) = name else {
                 throw malformed("STACK_GLOBAL needs two strings")
             }
+            try spend(WorkBudget.stringUnits(m.utf8.count + n.utf8.count))
             stack.append(.global(try Self.resolve(m, n)))
         case .inst:
             let module = try line(), name = try line()
@@ -165,19 +175,19 @@ struct Unpickler {
         case .reduce:
             let args = try pop(), callable = try pop()
             guard case .tuple(let a) = args else { throw malformed("REDUCE arguments are \(args.kind), not a tuple") }
-            let value = try call(callable, a)
+            let value = try call(callable, a.items)
             stack.append(value)
         case .newObj:
             let args = try pop(), cls = try pop()
             guard case .tuple(let a) = args else { throw malformed("NEWOBJ arguments are \(args.kind), not a tuple") }
-            let value = try call(cls, a)
+            let value = try call(cls, a.items)
             stack.append(value)
         case .newObjEx:
             let kwargs = try pop(), args = try pop(), cls = try pop()
             guard case .tuple(let a) = args, case .dict(let k) = kwargs, k.items.isEmpty else {
                 throw malformed("NEWOBJ_EX needs a tuple and an empty dict")
             }
-            let value = try call(cls, a)
+            let value = try call(cls, a.items)
             stack.append(value)
         case .build:
             let state = try pop()
@@ -186,7 +196,9 @@ struct Unpickler {
             case let target: throw malformed("BUILD on \(target.kind) with \(state.kind)")
             }
 
-        case .binPersId: stack.append(try persistent(try pop()))
+        case .binPersId:
+            let pid = try pop()
+            stack.append(try persistent(pid))
         case .persId: stack.append(try persistent(.string(try line())))
 
         case .string, .unicode, .ext1, .ext2, .ext4, .nextBuffer, .readonlyBuffer:
@@ -209,11 +221,23 @@ struct Unpickler {
 
     /// A tuple of `items`, refused when tuples would nest more than `maxTupleDepth` deep.
     private func tuple(_ items: [PickleValue]) throws(WeightsError) -> PickleValue {
-        func depth(_ items: [PickleValue]) -> Int {
-            1 + (items.lazy.map { if case .tuple(let inner) = $0 { depth(inner) } else { 0 } }.max() ?? 0)
+        let tuple = PickleTuple(items)
+        guard tuple.depth <= Self.maxTupleDepth else { throw malformed("tuples nested deeper than \(Self.maxTupleDepth)") }
+        return .tuple(tuple)
+    }
+
+    /// Spends `units` of the budget, or throws once a hostile pickle rebuilds shared values too often.
+    private mutating func spend(_ units: Int) throws(WeightsError) {
+        guard budget.spend(units) else {
+            throw .workLimit(what: "units of unpickling work (values rebuilt from shared memo entries)",
+                             limit: budget.limit, inputBytes: budget.inputBytes)
         }
-        guard depth(items) <= Self.maxTupleDepth else { throw malformed("tuples nested deeper than \(Self.maxTupleDepth)") }
-        return .tuple(items)
+    }
+
+    /// `dict[key] = value`, spending the cost of hashing the key.
+    private mutating func set(_ dict: PickleDict, _ key: PickleValue, _ value: PickleValue) throws(WeightsError) {
+        if case .string(let s) = key { try spend(WorkBudget.stringUnits(s.utf8.count)) } else { try spend(1) }
+        dict.set(key, value)
     }
 
     /// Resolves `module.name` through the allow-list.
@@ -230,9 +254,10 @@ struct Unpickler {
             let dict = PickleDict()
             containers.append(dict)
             if case .list(let pairs)? = args.first {
+                try spend(pairs.items.count)
                 for pair in pairs.items {
                     guard case .tuple(let kv) = pair, kv.count == 2 else { throw malformed("OrderedDict item is not a pair") }
-                    dict.set(kv[0], kv[1])
+                    try set(dict, kv[0], kv[1])
                 }
             } else if !args.isEmpty {
                 throw malformed("OrderedDict called with \(args[0].kind)")
@@ -242,6 +267,7 @@ struct Unpickler {
             guard args.count == 1, case .tuple = args[0] else { throw malformed("torch.Size needs one tuple") }
             return args[0]
         case .rebuildTensorV2, .rebuildTensor:
+            for case .tuple(let t) in args.prefix(4) { try spend(t.count) }
             guard args.count >= 4, case .storage(let storage) = args[0], case .int(let offset) = args[1],
                   let shape = Self.ints(args[2]), let stride = Self.ints(args[3]) else {
                 throw malformed("\(global) needs (storage, offset, size, stride)")
@@ -255,8 +281,13 @@ struct Unpickler {
         }
     }
 
-    private func persistent(_ pid: PickleValue) throws(WeightsError) -> PickleValue {
+    private mutating func persistent(_ pid: PickleValue) throws(WeightsError) -> PickleValue {
         guard let persistentLoad else { throw malformed("persistent id outside a PyTorch checkpoint") }
+        var units = 1
+        if case .tuple(let t) = pid {
+            for case .string(let s) in t.prefix(6) { units += WorkBudget.stringUnits(s.utf8.count) }
+        }
+        try spend(units)
         return try persistentLoad(pid)
     }
 
@@ -291,9 +322,9 @@ struct Unpickler {
         return items
     }
 
-    private func setItems(_ dict: PickleDict, _ flat: [PickleValue]) throws(WeightsError) {
+    private mutating func setItems(_ dict: PickleDict, _ flat: [PickleValue]) throws(WeightsError) {
         guard flat.count % 2 == 0 else { throw malformed("odd number of values for dict items") }
-        for i in stride(from: 0, to: flat.count, by: 2) { dict.set(flat[i], flat[i + 1]) }
+        for i in stride(from: 0, to: flat.count, by: 2) { try set(dict, flat[i], flat[i + 1]) }
     }
 
     private func memoValue(_ key: Int) throws(WeightsError) -> PickleValue {

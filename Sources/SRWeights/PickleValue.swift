@@ -11,7 +11,7 @@ enum PickleValue {
     case float(Double)
     case string(String)
     case bytes([UInt8])
-    case tuple([PickleValue])
+    case tuple(PickleTuple)
     case list(PickleList)
     case set(PickleList)
     case dict(PickleDict)
@@ -47,6 +47,25 @@ enum PickleValue {
         default: nil
         }
     }
+}
+
+/// The items of a tuple and how deep tuples nest in it (1 + the deepest tuple among its items), so that a new tuple's
+/// depth comes from its direct items even when they share children through the memo.
+struct PickleTuple: RandomAccessCollection {
+    let items: [PickleValue]
+    let depth: Int
+
+    /// A tuple of `items`, whose depth is computed from the items' own depths.
+    init(_ items: [PickleValue]) {
+        self.items = items
+        depth = 1 + items.reduce(0) { deepest, item in
+            if case .tuple(let inner) = item { Swift.max(deepest, inner.depth) } else { deepest }
+        }
+    }
+
+    var startIndex: Int { 0 }
+    var endIndex: Int { items.count }
+    subscript(position: Int) -> PickleValue { items[position] }
 }
 
 /// A mutable container that `Unpickler.dismantle()` empties.

@@ -22,6 +22,12 @@ public import Foundation
 /// Tensors are `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)` calls; views with offsets or
 /// strides are copied into contiguous tensors. The object must be a dict; nested dicts and lists give entry paths
 /// (see `StateDict`), top-level strings and numbers become metadata, other values are ignored.
+///
+/// Work and memory are O(file bytes): the zip directory and the unpickler are linear in their input (see
+/// `StoredZip`, `Unpickler`); listing the tensors visits containers that may be shared through the memo, so each
+/// entry visited and each tensor name built spends a `WorkBudget.units` over the pickle's bytes (a few hundred
+/// bytes of lists that share each other would otherwise describe billions of paths); and the bytes that strided
+/// views copy spend `WorkBudget.copies` (twice the file, plus 64 MiB).
 public enum PyTorchCheckpoint {
     /// Reads the checkpoint at `path` (zip or legacy format).
     public static func load(path: String) throws(WeightsError) -> StateDict {
@@ -40,7 +46,8 @@ public enum PyTorchCheckpoint {
             throw .bigEndian
         }
         let storages = StorageTable()
-        var unpickler = Unpickler(try archive.read(pickleName)) { (pid: PickleValue) throws(WeightsError) -> PickleValue in
+        let pickle = try archive.read(pickleName)
+        var unpickler = Unpickler(pickle) { (pid: PickleValue) throws(WeightsError) -> PickleValue in
             let (dtype, key, _) = try storageID(pid)
             if let known = storages.byKey[key] { return .storage(known) }
             let entry = root + "data/" + key
@@ -50,7 +57,7 @@ public enum PyTorchCheckpoint {
             return .storage(storage)
         }
         defer { unpickler.dismantle() }
-        return try stateDict(from: try unpickler.load())
+        return try stateDict(from: try unpickler.load(), pickleBytes: pickle.count, fileBytes: data.count)
     }
 
     /// Parses a legacy (pre-zip) checkpoint.
@@ -72,13 +79,18 @@ public enum PyTorchCheckpoint {
 
         let storages = StorageTable()
         var main = Unpickler(data, position: unpickler.position) { (pid: PickleValue) throws(WeightsError) -> PickleValue in
-            let (dtype, key, rest) = try storageID(pid)
+            let (dtype, key, viewMetadata) = try storageID(pid)
             let root = storages.byKey[key] ?? TorchStorage(key: key, dtype: dtype)
             storages.byKey[key] = root
-            guard rest.count >= 3, case .tuple(let view) = rest[2] else { return .storage(root) }
-            guard view.count == 3, case .string(let viewKey) = view[0], case .int(let offset) = view[1],
-                  case .int(let count) = view[2] else {
-                throw .malformedPickle(offset: 0, reason: "storage '\(key)' has a malformed view \(rest[2].kind)")
+            guard let viewMetadata else { return .storage(root) }
+            if case PickleValue.none = viewMetadata { return .storage(root) }
+            guard case .tuple(let view) = viewMetadata, view.count == 3, case .string(let viewKey) = view[0],
+                  case .int(let offset) = view[1], case .int(let count) = view[2] else {
+                throw .malformedPickle(offset: 0, reason: "storage '\(key)' has a malformed view \(viewMetadata.kind)")
+            }
+            // torch views only root storages; a chain of views would also be freed one recursive call per link.
+            guard root.viewOf == nil else {
+                throw .legacyFormat(reason: "storage view '\(viewKey)' is taken of storage '\(key)', which is itself a view")
             }
             let storage = storages.byKey[viewKey] ?? TorchStorage(key: viewKey, dtype: dtype, viewOf: (root, offset, count))
             storages.byKey[viewKey] = storage
@@ -107,34 +119,49 @@ public enum PyTorchCheckpoint {
             position += 8 + bytes
         }
         for storage in storages.byKey.values { storage.resolveView() }
-        return try stateDict(from: object)
+        return try stateDict(from: object, pickleBytes: data.count, fileBytes: data.count)
     }
 
-    /// dtype, key and the fields after the element count of a `("storage", type, key, location, count, ...)` id.
-    private static func storageID(_ pid: PickleValue) throws(WeightsError) -> (WeightDType, String, [PickleValue]) {
+    /// dtype, key and the view metadata (legacy files; nil when absent) of a
+    /// `("storage", type, key, location, count[, view or None])` id.
+    private static func storageID(_ pid: PickleValue) throws(WeightsError) -> (WeightDType, String, PickleValue?) {
         guard case .tuple(let t) = pid, t.count >= 5, case .string("storage") = t[0] else {
             throw .malformedPickle(offset: 0, reason: "persistent id \(pid.kind) is not a storage")
         }
         guard case .global(.storageType(let dtype)) = t[1], case .string(let key) = t[2] else {
             throw .malformedPickle(offset: 0, reason: "storage id with \(t[1].kind) and \(t[2].kind)")
         }
-        return (dtype, key, Array(t[4...]))
+        return (dtype, key, t.count > 5 ? t[5] : nil)
     }
 
     /// Containers nested deeper than this (or containing themselves) are refused.
     static let maxNesting = 32
 
-    /// The tensors of the unpickled `object`, which must be a dict.
-    static func stateDict(from object: PickleValue) throws(WeightsError) -> StateDict {
+    /// The tensors of the unpickled `object`, which must be a dict, from a pickle of `pickleBytes` bytes in a file
+    /// of `fileBytes`: each entry visited and each tensor name spends the walk's budget, each strided copy the
+    /// copies' budget.
+    static func stateDict(from object: PickleValue, pickleBytes: Int, fileBytes: Int) throws(WeightsError) -> StateDict {
         guard case .dict(let dict) = object else { throw .notAStateDict(found: object.kind) }
         var result = StateDict()
+        var walk = WorkBudget.units(inputBytes: pickleBytes)
+        var copies = WorkBudget.copies(fileBytes: fileBytes)
         func visit(_ value: PickleValue, _ path: [String]) throws(WeightsError) {
             guard path.count <= maxNesting else {
                 throw .notAStateDict(found: "containers nested more than \(maxNesting) deep, or a container inside itself")
             }
+            guard walk.spend(1) else {
+                throw .workLimit(what: "container entries visited to list its tensors "
+                                     + "(containers shared through the pickle memo describe too many tensor paths)",
+                                 limit: walk.limit, inputBytes: pickleBytes)
+            }
             switch value {
             case .tensor(let view):
-                result.insert(try view.materialized(name: path.joined(separator: ".")), path: path)
+                let name = path.joined(separator: ".")
+                guard walk.spend(WorkBudget.stringUnits(name.utf8.count)) else {
+                    throw .workLimit(what: "container entries visited to list its tensors (tensor names built)",
+                                     limit: walk.limit, inputBytes: pickleBytes)
+                }
+                result.insert(try view.materialized(name: name, copies: &copies), path: path)
             case .dict(let d):
                 for (key, item) in d.items {
                     switch key {
@@ -198,8 +225,9 @@ struct TorchTensorView {
     var shape: [Int]
     var stride: [Int]
 
-    /// The viewed elements as a contiguous tensor; a contiguous view shares the storage's bytes.
-    func materialized(name: String) throws(WeightsError) -> WeightTensor {
+    /// The viewed elements as a contiguous tensor; a contiguous view shares the storage's bytes, any other is copied,
+    /// spending `copies` by its size in bytes.
+    func materialized(name: String, copies: inout WorkBudget) throws(WeightsError) -> WeightTensor {
         guard let bytes = storage.bytes else { throw .missingStorage(key: storage.key) }
         let es = storage.dtype.size
         guard shape.count == stride.count else {
@@ -237,6 +265,10 @@ struct TorchTensorView {
         guard count <= available || count * es <= expansionLimit else {
             throw .invalidTensor(tensor: name, reason: "a strided view of \(count) elements over a storage of \(available) would need \(count * es) bytes")
         }
+        guard copies.spend(count * es) else {
+            throw .workLimit(what: "bytes of strided tensor views copied (tensor '\(name)' is one more)",
+                             limit: copies.limit, inputBytes: copies.inputBytes)
+        }
         var out = Data(count: count * es)
         out.withUnsafeMutableBytes { dst in
             bytes.withUnsafeBytes { src in
@@ -245,11 +277,13 @@ struct TorchTensorView {
                 for i in 0..<count {
                     dst.baseAddress!.advanced(by: i * es).copyMemory(from: src.baseAddress!.advanced(by: source * es), byteCount: es)
                     var d = shape.count - 1
+                    // Wrapping arithmetic: every source index read lies in the storage (checked above), but stepping
+                    // past the last element may add a stride that is never used and would overflow.
                     while d >= 0 {
                         index[d] += 1
-                        source += stride[d]
+                        source &+= stride[d]
                         if index[d] < shape[d] { break }
-                        source -= stride[d] * shape[d]
+                        source &-= stride[d] &* shape[d]
                         index[d] = 0
                         d -= 1
                     }

@@ -12,9 +12,16 @@ public import Foundation
 /// The buffer is fully indexed: tensors sorted by `begin` lie back to back from 0 to the end of the file, with no
 /// holes, overlaps or trailing bytes, and each starts at a multiple of its element size (the reference writer orders
 /// tensors by alignment). Readers return tensors in file order; the file is memory-mapped, not copied.
+///
+/// Work and memory are O(header bytes), and the header is at most `maxHeaderLength` bytes and no longer than the
+/// file: its JSON nests at most `maxHeaderNesting` deep (checked by a scan before parsing), every shape's element
+/// and byte counts are overflow-checked, every tensor must lie inside the file's data buffer, and checking that the
+/// tensors tile the buffer sorts them once. Tensor bytes are never copied.
 public enum Safetensors {
     /// Headers larger than this are refused (the reference implementation's limit).
     static let maxHeaderLength = 100_000_000
+    /// Headers whose arrays and objects nest deeper than this are refused (a real header nests 3 deep).
+    static let maxHeaderNesting = 64
 
     /// Reads the safetensors file at `path`.
     public static func load(path: String) throws(WeightsError) -> StateDict {
@@ -34,6 +41,9 @@ public enum Safetensors {
         }
         let header = data.slice(8, headerLength)
         guard header.first == UInt8(ascii: "{") else { throw .badHeader(reason: "the header does not start with '{'") }
+        guard nesting(of: header, within: maxHeaderNesting) else {
+            throw .badHeader(reason: "arrays and objects nest more than \(maxHeaderNesting) deep")
+        }
         let json: Any
         do { json = try JSONSerialization.jsonObject(with: header) } catch {
             throw .badHeader(reason: "not valid JSON (\(error.localizedDescription))")
@@ -58,6 +68,37 @@ public enum Safetensors {
                           path: [info.name])
         }
         return result
+    }
+
+    /// Whether the arrays and objects of the JSON text `json` nest at most `limit` deep (brackets inside strings do
+    /// not count). Malformed JSON passes; the parser reports it.
+    static func nesting(of json: Data, within limit: Int) -> Bool {
+        json.withUnsafeBytes { nesting(of: $0, within: limit) }
+    }
+
+    private static func nesting(of json: UnsafeRawBufferPointer, within limit: Int) -> Bool {
+        var depth = 0, inString = false, escaped = false
+        for byte in json {
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                if depth > limit { return false }
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
+            default: break
+            }
+        }
+        return true
     }
 
     /// One header entry, checked on its own.
@@ -105,9 +146,9 @@ public enum Safetensors {
         var position = 0
         var previous: String?
         for info in sorted {
+            if info.end > bufferSize { throw .tensorOutOfRange(tensor: info.name, end: info.end, available: bufferSize) }
             if info.begin < position, let previous { throw .tensorsOverlap(first: previous, second: info.name) }
             if info.begin > position { throw .unindexedBytes(from: position, to: info.begin) }
-            if info.end > bufferSize { throw .tensorOutOfRange(tensor: info.name, end: info.end, available: bufferSize) }
             position = info.end
             previous = info.name
         }

@@ -20,6 +20,11 @@ import Foundation
 ///   u32 0x04034b50, 22 bytes, u16 name len, u16 extra len, name, extra, data
 /// ```
 /// The CRC is not checked. Entries are only rejected (compressed, encrypted, out of range) when read.
+///
+/// Work and memory are O(file bytes): the end record is searched for in the last 64 KiB + 22 bytes, each directory
+/// entry takes at least 46 bytes of a directory that must lie inside the file (so a declared entry count, even a
+/// ZIP64 one, cannot make the loop outrun the bytes), and every offset and size, ZIP64 values included, is compared
+/// with the bytes that remain by subtraction, never by a sum that could overflow.
 struct StoredZip {
     struct Entry {
         var name: String
@@ -95,7 +100,9 @@ struct StoredZip {
         }
         let start = h + 30 + Int(data.littleEndian(UInt16.self, at: h + 26)) + Int(data.littleEndian(UInt16.self, at: h + 28))
         guard start <= data.count, e.size <= data.count - start else {
-            throw .truncatedZip(reason: "entry '\(name)' needs bytes \(start)..<\(start + e.size) but the file has \(data.count)")
+            let (end, overflow) = start.addingReportingOverflow(e.size)
+            let needs = overflow ? "\(e.size) bytes from byte \(start)" : "bytes \(start)..<\(end)"
+            throw .truncatedZip(reason: "entry '\(name)' needs \(needs) but the file has \(data.count)")
         }
         return data.slice(start, e.size)
     }

@@ -39,6 +39,9 @@ public enum WeightsError: Error, Equatable, CustomStringConvertible {
     case legacyFormat(reason: String)
     case bigEndian
 
+    // Every reader
+    case workLimit(what: String, limit: Int, inputBytes: Int)
+
     public var description: String {
         switch self {
         case .io(let path, let reason):
@@ -97,6 +100,8 @@ public enum WeightsError: Error, Equatable, CustomStringConvertible {
             "legacy PyTorch checkpoint not supported: \(reason); re-save it with a current torch.save"
         case .bigEndian:
             "the checkpoint was written on a big-endian machine; re-save it on a little-endian one"
+        case .workLimit(let what, let limit, let inputBytes):
+            "the \(inputBytes)-byte input needs more than \(limit) \(what); a real weight file needs far less, so it is corrupt or crafted to exhaust time or memory; re-export the weights from their source"
         }
     }
 }
