@@ -38,6 +38,15 @@ struct RemoteUpscaler {
         parameters = p
     }
 
+    /// The CLI's HTTP client: a refused or unreachable server is reported at once (AsyncHTTPClient's shared
+    /// client retries failed connections until the request's deadline, a minute and more); connecting may take 10 s.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(10)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
     struct RemoteError: Error, CustomStringConvertible {
         let description: String
         init(_ description: String) { self.description = description }
@@ -73,13 +82,13 @@ struct RemoteUpscaler {
         var request = try HTTPClient.Request(url: url("/v1/upscale", query: parameters + [("format", formatName)]), method: .POST)
         request.headers.add(name: "Content-Type", value: "application/octet-stream")
         request.body = .bytes(data)
-        let directory = (output as NSString).deletingLastPathComponent
-        let partial = (directory.isEmpty ? "." : directory) + "/.\((output as NSString).lastPathComponent).part-\(getpid())"
+        PartialFiles.removeAbandoned(for: output)
+        let partial = PartialFiles.temporary(for: output, suffix: format.suffix)
         defer { try? FileManager.default.removeItem(atPath: partial) }
         let delegate = try FileDownloadDelegate(path: partial)
         let progress: FileDownloadDelegate.Response
         do {
-            progress = try HTTPClient.shared.execute(request: request, delegate: delegate,
+            progress = try Self.client.execute(request: request, delegate: delegate,
                                                      deadline: .now() + .hours(6)).wait()
         } catch {
             throw RemoteError("cannot reach the server at \(base): \(error)")
@@ -95,7 +104,7 @@ struct RemoteUpscaler {
     }
 
     private func send(_ request: HTTPClient.Request) throws -> HTTPClient.Response {
-        do { return try HTTPClient.shared.execute(request: request, deadline: .now() + .seconds(60)).wait() } catch {
+        do { return try Self.client.execute(request: request, deadline: .now() + .seconds(60)).wait() } catch {
             throw RemoteError("cannot reach the server at \(base): \(error)")
         }
     }

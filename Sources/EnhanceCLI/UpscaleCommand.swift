@@ -11,7 +11,9 @@ struct UpscaleCommand: ParsableCommand {
         commandName: "upscale",
         abstract: "Upscale an image (or a folder of images) with a super-resolution model.",
         discussion: """
-        Reads anything libvips reads (PNG, JPEG, WebP, TIFF, AVIF/HEIC, ...); the output format follows the output \
+        Reads PNG, JPEG, WebP, TIFF, GIF and AVIF/HEIC (the first frame or page of animated or multi-page files, \
+        with a warning); other formats libvips knows (PDF, SVG, BMP, ...) only with --allow-all-loaders. Images are \
+        refused before decoding when the input or the model's native output exceeds 250 megapixels. The output format follows the output \
         extension (.png, .jpg, .webp, .tif, .avif, .heic). Without -o the result is written beside the input as \
         NAME_x<scale>.png. The model runs at its native scale, in tiles when the image is large, and a resampler \
         reaches any other requested size. GAN models (Real-ESRGAN, Real-CUGAN) invent plausible detail that was \
@@ -49,6 +51,10 @@ struct UpscaleCommand: ParsableCommand {
                                valueName: "url"))
     var server: String?
 
+    @Flag(name: .customLong("allow-all-loaders"), help: ArgumentHelp(
+        "Also read formats outside the documented ones (PDF, SVG, BMP, JPEG 2000, ... through libvips' other loaders); only for files you trust."))
+    var allowAllLoaders = false
+
     @Flag(name: .shortAndLong, help: "Print nothing but errors.")
     var quiet = false
 
@@ -68,18 +74,19 @@ struct UpscaleCommand: ParsableCommand {
     }
 
     func run() throws {
+        if allowAllLoaders { ImageIO.loadersRestricted = false }
         if let server { return try runRemote(server) }
         if isBatch { return try runBatch() }
         let start = Date()
         let engine = Engine(threads: options.threads, precision: options.precision)
         let model = try options.loadModel(engine)
-        let header = try ImageIO.header(path: input)
         let target = output ?? Self.defaultOutput(for: input, scale: model.scale)
         if Self.samePath(target, input) {
             throw ValidationError("refusing to overwrite the input '\(input)'; choose another -o")
         }
-        let image = try ImageIO.decode(path: input)
         let engineOptions = try options.engineOptions()
+        let (image, header) = try Self.decode(input, scale: model.scale, outputSize: engineOptions.outputSize,
+                                              quiet: quiet)
         if verbose {
             let tile = try engine.tileSize(for: model, height: image.height, width: image.width, options: engineOptions)
             let plan = tile.map { "tiles of \($0)x\($0) input pixels (+\(engineOptions.context) context, \(engineOptions.overlap) overlap)" }
@@ -133,11 +140,44 @@ struct UpscaleCommand: ParsableCommand {
                                  exclude: exclude, suffix: suffix, format: format, skipExisting: skipExisting)
         let engineOptions = try options.engineOptions(), encodeOptions = try options.encodeOptions()
         let summary = BatchRunner().run(plan, progress: BatchProgress.automatic(quiet: quiet)) { item in
-            let size = try engine.upscale(try ImageIO.decode(path: item.input), with: model, options: engineOptions,
+            let (image, _) = try Self.decode(item.input, scale: model.scale, outputSize: engineOptions.outputSize,
+                                             quiet: quiet)
+            let size = try engine.upscale(image, with: model, options: engineOptions,
                                           writingTo: item.output, encodeOptions: encodeOptions)
             return ItemResult(detail: "\(size.width)x\(size.height)")
         }
         if summary.exitCode != 0 { throw ExitCode(summary.exitCode) }
+    }
+
+    /// Pixels an input, and the model's native output, may have (the output limit of `OutputSize`).
+    static let maxPixels = OutputSize.defaultMaxPixels
+
+    struct SizeError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Reads the header of `path` and refuses — before any pixel is decoded — an input, native output or requested
+    /// output above `maxPixels`; warns when frames or pages beyond the first are left out; then decodes.
+    static func decode(_ path: String, scale: Int, outputSize: OutputSize,
+                       quiet: Bool) throws -> (Image, ImageIO.Header) {
+        let header = try ImageIO.header(path: path)
+        let (native, overflow) = (header.width * scale).multipliedReportingOverflow(by: header.height * scale)
+        if overflow || native > maxPixels || header.width * header.height > maxPixels {
+            throw SizeError(description: "\(path) is \(header.width)x\(header.height); at x\(scale) that is " +
+                "\(header.width * scale)x\(header.height * scale), above the limit of \(maxPixels / 1_000_000) megapixels " +
+                "(the model runs at its native scale before any resize); use a smaller image or a model of lower scale")
+        }
+        do {
+            _ = try outputSize.resolve(inputWidth: header.width, inputHeight: header.height, nativeScale: scale)
+        } catch {
+            throw SizeError(description: "\(path): \(error.description)")
+        }
+        if !quiet, let warning = header.droppedFramesWarning { warn("\(path): \(warning)") }
+        return (try ImageIO.decode(path: path, maxPixels: maxPixels), header)
+    }
+
+    static func warn(_ message: String) {
+        FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
     }
 
     /// A progress line on stderr: percentage and time left, cleared at the end.

@@ -10,33 +10,33 @@ struct UpscaleOptionsGroup: ParsableArguments {
     @Option(name: .shortAndLong, help: "Model id (see `enhance models`), an ncnn .param file, or a PyTorch .pth/.pt or .safetensors file (architecture detected; see `enhance inspect`).")
     var model: String = ModelManifest.embedded.default
 
-    @Option(name: .shortAndLong, help: ArgumentHelp(
+    @Option(name: .shortAndLong, parsing: .unconditional, help: ArgumentHelp(
         "Output size: a factor (4, 2.5), W:H with 0 or -1 keeping the aspect (1920:0), -n rounding the kept side to a multiple of n (1920:-2), or long:N.",
         valueName: "size"))
     var scale: String?
 
-    @Option(help: "Output width in pixels (height keeps the aspect unless --height is given).")
+    @Option(parsing: .unconditional, help: "Output width in pixels (height keeps the aspect unless --height is given).")
     var width: Int?
 
-    @Option(help: "Output height in pixels (width keeps the aspect unless --width is given).")
+    @Option(parsing: .unconditional, help: "Output height in pixels (width keeps the aspect unless --width is given).")
     var height: Int?
 
-    @Option(name: .customLong("long-side"), help: "Output size of the longer side in pixels.")
+    @Option(name: .customLong("long-side"), parsing: .unconditional, help: "Output size of the longer side in pixels.")
     var longSide: Int?
 
-    @Option(help: "Worker threads (default: all cores).")
+    @Option(parsing: .unconditional, help: "Worker threads (default: all cores).")
     var threads: Int?
 
     @Option(help: "Numeric precision: fp32, or bf16 (about 2x faster on CPUs with AVX512-BF16, slightly less exact).")
     var precision: Precision = .fp32
 
-    @Option(help: "JPEG/WebP/AVIF/HEIC quality, 1-100.")
+    @Option(parsing: .unconditional, help: "JPEG/WebP/AVIF/HEIC quality, 1-100.")
     var quality: Int?
 
     @Flag(help: "Lossless WebP.")
     var lossless = false
 
-    @Option(help: "PNG compression level 0-9 (default 6).")
+    @Option(parsing: .unconditional, help: "PNG compression level 0-9 (default 6).")
     var compression: Int?
 
     @Option(help: "How to upscale an alpha channel.")
@@ -56,20 +56,20 @@ struct UpscaleOptionsGroup: ParsableArguments {
                                                                  valueName: "bytes"))
     var maxMemory: String?
 
-    @Option(help: "Tile side in input pixels (0: whole image at once; default: from --max-memory).")
+    @Option(parsing: .unconditional, help: "Tile side in input pixels (0: whole image at once; default: from --max-memory).")
     var tile: Int?
 
     @Flag(help: "x8 self-ensemble: average over flips and rotations (8x slower, slightly cleaner).")
     var tta = false
 
-    @Option(help: ArgumentHelp("Real-CUGAN denoise strength from 0 (none) to 3, fractions blend the neighbouring levels' weights; the scale comes from -m.",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Real-CUGAN denoise strength from 0 (none) to 3, fractions blend the neighbouring levels' weights; the scale comes from -m.",
                                valueName: "level"))
     var denoise: Double?
 
     @Option(help: ArgumentHelp("Blend the weights of -m with this model of the same architecture.", valueName: "model"))
     var blend: String?
 
-    @Option(name: .customLong("blend-weight"), help: "Share of --blend in the weights, 0-1 (default 0.5).")
+    @Option(name: .customLong("blend-weight"), parsing: .unconditional, help: "Share of --blend in the weights, 0-1 (default 0.5).")
     var blendWeight: Double = 0.5
 
     func validate() throws {

@@ -230,8 +230,8 @@ extension ImageIO {
         _ = started
         guard let format = Format(path: path) else { throw .unsupportedOutputFormat(path: path) }
         let raster = try prepare(raster, format, options)
-        let directory = (path as NSString).deletingLastPathComponent
-        let temp = (directory.isEmpty ? "." : directory) + "/.\((path as NSString).lastPathComponent).\(UUID().uuidString.prefix(8)).partial\(format.suffix)"
+        PartialFiles.removeAbandoned(for: path)
+        let temp = PartialFiles.temporary(for: path, suffix: format.suffix)
         let status = withEncodeInput(raster, options: options) { input in
             enh_vips_encode_file(input, temp + Self.options(format, options))
         }

@@ -51,8 +51,8 @@ extension ImageIO {
                               options: EncodeOptions = EncodeOptions()) throws(ImageIOError) {
         _ = started
         guard let format = Format(path: path) else { throw .unsupportedOutputFormat(path: path) }
-        let directory = (path as NSString).deletingLastPathComponent
-        let temp = (directory.isEmpty ? "." : directory) + "/.\((path as NSString).lastPathComponent).\(UUID().uuidString.prefix(8)).partial\(format.suffix)"
+        PartialFiles.removeAbandoned(for: path)
+        let temp = PartialFiles.temporary(for: path, suffix: format.suffix)
         try stream(producer, format: format, options: options, failure: path) { input, source, context in
             enh_vips_encode_stream_file(input, source, context, temp + Self.options(format, options))
         } onFailure: {

@@ -9,6 +9,37 @@ public enum ImageIO {
         public var height: Int
         public var bands: Int
         public var loader: String
+        /// Pages or frames in the file: 1 for a still image, more for an animated GIF/WebP or a multi-page TIFF
+        /// (only the first is decoded).
+        public var pages: Int = 1
+
+        public init(width: Int, height: Int, bands: Int, loader: String, pages: Int = 1) {
+            self.width = width
+            self.height = height
+            self.bands = bands
+            self.loader = loader
+            self.pages = pages
+        }
+
+        /// A warning to show the user when the file holds more than the one frame or page that is upscaled.
+        public var droppedFramesWarning: String? {
+            guard pages > 1 else { return nil }
+            let what = loader.hasPrefix("tiff") ? "pages" : "frames"
+            return "the image has \(pages) \(what); only the first is upscaled"
+        }
+    }
+
+    /// The formats Enhance accepts from untrusted input (`loadersRestricted`), for messages.
+    public static let acceptedFormats = "PNG, JPEG, WebP, TIFF, GIF, AVIF and HEIC"
+
+    /// Whether only the loaders of the documented raster formats (PNG, JPEG, WebP, TIFF, GIF, AVIF/HEIC) may open
+    /// images — the default, and always so in the server. libvips' other loaders (ImageMagick, PDF, SVG, JPEG 2000,
+    /// JPEG XL, FITS, OpenEXR, ...) parse formats an upscaler has no need of, some of them expensive (an SVG's
+    /// header is the whole document) or with a long record of vulnerabilities; they are blocked with
+    /// `vips_block_untrusted_set` and `vips_operation_block_set`. Process-wide.
+    public static var loadersRestricted: Bool {
+        get { _ = started; return enh_vips_loaders_restricted() != 0 }
+        set { _ = started; enh_vips_restrict_loaders(newValue ? 1 : 0) }
     }
 
     static let started: Bool = enh_vips_init() == 0
@@ -87,23 +118,39 @@ public enum ImageIO {
 
     private static func open(path: String) throws(ImageIOError) -> OpaquePointer {
         _ = started
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw .fileNotFound(path: path) }
-        guard !isDirectory.boolValue else { throw .notAnImage(source: path, detail: "it is a directory") }
+        // stat follows symbolic links. Only regular files: a FIFO or a device (/dev/zero) would block or never end.
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { throw .fileNotFound(path: path) }
+            throw .notAnImage(source: path, detail: String(cString: strerror(errno)))
+        }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw .notAnImage(source: path, detail: "it is a directory")
+        case S_IFIFO: throw .notAnImage(source: path, detail: "it is a FIFO (named pipe), not a regular file")
+        case S_IFCHR, S_IFBLK: throw .notAnImage(source: path, detail: "it is a device, not a regular file")
+        default: throw .notAnImage(source: path, detail: "it is not a regular file")
+        }
         guard let image = enh_vips_open_file(path) else {
-            let detail = lastError()
-            if let format = Format(sniffing: leadingBytes(of: path)), !format.isAvailable {
-                throw .formatUnavailable(format: format)
-            }
-            throw .notAnImage(source: path, detail: detail)
+            throw openFailure(source: path, head: leadingBytes(of: path))
         }
         return image
+    }
+
+    /// Why libvips could not open an image whose first bytes are `head`.
+    private static func openFailure(source: String, head: [UInt8]) -> ImageIOError {
+        let detail = lastError()
+        if let format = Format(sniffing: head), !format.isAvailable { return .formatUnavailable(format: format) }
+        if loadersRestricted, let name = BlockedFormat.name(sniffing: head) {
+            return .formatNotAccepted(source: source, format: name)
+        }
+        return .notAnImage(source: source, detail: detail)
     }
 
     private static func leadingBytes(of path: String) -> [UInt8] {
         guard let handle = FileHandle(forReadingAtPath: path) else { return [] }
         defer { try? handle.close() }
-        let data: Data? = try? handle.read(upToCount: 16)
+        let data: Data? = try? handle.read(upToCount: 512)
         return data.map { [UInt8]($0) } ?? []
     }
 
@@ -111,11 +158,7 @@ public enum ImageIO {
         _ = started
         guard buffer.count > 0, let base = buffer.baseAddress else { throw .notAnImage(source: source, detail: "it is empty") }
         guard let image = enh_vips_open_buffer(base, buffer.count) else {
-            let detail = lastError()
-            if let format = Format(sniffing: Array(buffer.prefix(16))), !format.isAvailable {
-                throw .formatUnavailable(format: format)
-            }
-            throw .notAnImage(source: source, detail: detail)
+            throw openFailure(source: source, head: Array(buffer.prefix(512)))
         }
         return image
     }
@@ -125,7 +168,7 @@ public enum ImageIO {
         let w = Int(enh_vips_width(image)), h = Int(enh_vips_height(image))
         let swapped = o >= 5 && o <= 8
         return Header(width: swapped ? h : w, height: swapped ? w : h, bands: Int(enh_vips_bands(image)),
-                      loader: String(cString: enh_vips_loader(image)))
+                      loader: String(cString: enh_vips_loader(image)), pages: max(1, Int(enh_vips_pages(image))))
     }
 
     private static func bytes(_ pointer: UnsafeMutableRawPointer?, _ count: Int) -> [UInt8]? {

@@ -10,6 +10,8 @@ public enum ImageIOError: Error, Equatable, CustomStringConvertible {
     case alphaNotSupported(format: ImageIO.Format)
     /// The format is known but this libvips was built without it (HEIF/AVIF need libvips' heif module).
     case formatUnavailable(format: ImageIO.Format)
+    /// The input is in a format outside the untrusted-input policy (`ImageIO.loadersRestricted`), e.g. SVG or PDF.
+    case formatNotAccepted(source: String, format: String)
     /// An encode option is out of range or does not apply to the format.
     case invalidOption(name: String, detail: String)
     /// Resampling was refused or failed.
@@ -31,6 +33,9 @@ public enum ImageIOError: Error, Equatable, CustomStringConvertible {
         case .formatUnavailable(let format):
             "\(format.name) is not supported by this libvips (it was built without \(format.libvipsModule) support); "
                 + "use PNG, JPEG, WebP or TIFF"
+        case .formatNotAccepted(let source, let format):
+            "\(source) is \(format), which Enhance does not accept: it reads \(ImageIO.acceptedFormats) "
+                + "(convert it first; on the command line --allow-all-loaders opens it with libvips' other loaders)"
         case .invalidOption(let name, let detail): "invalid \(name): \(detail)"
         case .resizeFailed(let detail): "could not resize: \(detail)"
         }

@@ -8,6 +8,33 @@ static void drop_warning(const gchar *domain, GLogLevelFlags level, const gchar 
     (void)domain; (void)level; (void)message; (void)data;
 }
 
+/* The loaders of the documented raster formats (and their file/buffer/source subclasses). */
+static const char *const documented_loaders[] = {
+    "VipsForeignLoadPng", "VipsForeignLoadJpeg", "VipsForeignLoadWebp", "VipsForeignLoadTiff",
+    "VipsForeignLoadNsgif", "VipsForeignLoadHeif", NULL,
+};
+
+static int loaders_restricted = -1;
+int enh_vips_init(void);
+
+void enh_vips_restrict_loaders(int restricted) {
+    if (enh_vips_init() != 0) return;
+    restricted = restricted ? 1 : 0;
+    if (restricted == loaders_restricted) return;
+    loaders_restricted = restricted;
+    if (restricted) {
+        // Everything libvips marks untrusted (ImageMagick, PDF, SVG, FITS, ...), then every other loader but ours.
+        vips_block_untrusted_set(TRUE);
+        vips_operation_block_set("VipsForeignLoad", TRUE);
+        for (int i = 0; documented_loaders[i]; i++) vips_operation_block_set(documented_loaders[i], FALSE);
+    } else {
+        vips_operation_block_set("VipsForeignLoad", FALSE);
+        vips_block_untrusted_set(FALSE);
+    }
+}
+
+int enh_vips_loaders_restricted(void) { return loaders_restricted == 1; }
+
 int enh_vips_init(void) {
     static int started = 0;
     static int status = 0;
@@ -19,6 +46,8 @@ int enh_vips_init(void) {
             // Pixel work is ours; keep libvips' own caches small and predictable.
             vips_cache_set_max(0);
             vips_concurrency_set(1);
+            // Untrusted input: only the documented raster loaders until the caller opens the rest.
+            if (loaders_restricted == -1) enh_vips_restrict_loaders(1);
         }
     }
     return status;
@@ -52,6 +81,7 @@ int enh_vips_bands(const VipsImage *image) { return vips_image_get_bands(image);
 int enh_vips_format(const VipsImage *image) { return (int)vips_image_get_format(image); }
 int enh_vips_interpretation(const VipsImage *image) { return (int)vips_image_get_interpretation(image); }
 int enh_vips_orientation(const VipsImage *image) { return vips_image_get_orientation((VipsImage *)image); }
+int enh_vips_pages(const VipsImage *image) { return vips_image_get_n_pages((VipsImage *)image); }
 
 const char *enh_vips_loader(const VipsImage *image) {
     const char *name = NULL;
@@ -189,6 +219,34 @@ int enh_vips_decode_full(VipsImage *image, int autorotate, int gray, int depth, 
     if (autorotate && out->exif) enh_exif_reset_orientation(out->exif, out->exif_length);
     out->xmp_length = enh_vips_blob(current, VIPS_META_XMP_NAME, &out->xmp);
     if (!out->xmp) out->xmp_length = heif_xmp(current, &out->xmp);
+
+    /* Floating-point samples (32/64-bit float TIFFs): libvips expects 0-255 for sRGB/B_W, but such files usually
+     * hold 0-1. Read them into memory once, find the maximum and scale: max <= 1 means 0-1, max <= 255 means
+     * 0-255, anything larger is scaled to the maximum. Float RGB is scRGB to libvips (linear light, 0-1), which
+     * the conversion below turns into sRGB. Negative values clip to 0 in the cast below. */
+    VipsBandFormat source_format = vips_image_get_format(current);
+    if (source_format == VIPS_FORMAT_COMPLEX || source_format == VIPS_FORMAT_DPCOMPLEX) {
+        vips_error("enhance", "complex-valued samples are not an image Enhance can upscale");
+        goto fail;
+    }
+    if (source_format == VIPS_FORMAT_FLOAT || source_format == VIPS_FORMAT_DOUBLE) {
+        VipsImage *memory = vips_image_copy_memory(current);
+        if (!memory) goto fail;
+        step(&current, memory);
+        double maximum = 0;
+        if (vips_max(current, &maximum, NULL) != 0) goto fail;
+        VipsInterpretation kind = vips_image_get_interpretation(current);
+        double k;
+        if (kind == VIPS_INTERPRETATION_scRGB) {
+            // Linear light, 0-1 by definition (libvips' reading of float RGB TIFFs); brighter files are scaled down.
+            k = maximum > 1.0 ? 1.0 / maximum : 1.0;
+        } else {
+            k = !(maximum > 1.0) ? 255.0 : maximum <= 255.0 ? 1.0 : 255.0 / maximum;
+            if (kind == VIPS_INTERPRETATION_GREY16 || kind == VIPS_INTERPRETATION_RGB16) k *= 257.0;
+        }
+        if (vips_linear1(current, &next, k, 0.0, NULL) != 0) goto fail;
+        step(&current, next);
+    }
 
     VipsInterpretation target = gray
         ? (depth == 16 ? VIPS_INTERPRETATION_GREY16 : VIPS_INTERPRETATION_B_W)

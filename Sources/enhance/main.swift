@@ -1,3 +1,3 @@
 import EnhanceCLI
 
-EnhanceCommand.main()
+EnhanceCommand.runFromCommandLine()

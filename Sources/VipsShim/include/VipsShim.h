@@ -9,6 +9,13 @@ typedef struct _VipsImage VipsImage;
 /// Starts libvips once per process. Returns 0 on success.
 int enh_vips_init(void);
 
+/// Untrusted input policy. restricted != 0: only the documented raster loaders (PNG, JPEG, WebP, TIFF, GIF,
+/// HEIF/AVIF) can open images; everything else (ImageMagick, PDF, SVG, JPEG 2000, JPEG XL, FITS, OpenEXR, ...)
+/// is blocked. The default once enh_vips_init runs. restricted == 0: every loader libvips has. Process-wide.
+void enh_vips_restrict_loaders(int restricted);
+/// 1 when the loaders are restricted.
+int enh_vips_loaders_restricted(void);
+
 /// Copies and clears libvips' error buffer. The caller frees the result with enh_vips_free.
 char *enh_vips_last_error(void);
 void enh_vips_free(void *p);
@@ -28,6 +35,8 @@ int enh_vips_format(const VipsImage *image);
 int enh_vips_interpretation(const VipsImage *image);
 /// EXIF orientation 1...8 (1 when absent).
 int enh_vips_orientation(const VipsImage *image);
+/// Pages or frames in the file (1 for a still image; animated GIF/WebP frames, multi-page TIFF pages).
+int enh_vips_pages(const VipsImage *image);
 /// The name of the loader that opened the image, e.g. "pngload"; static storage, do not free.
 const char *enh_vips_loader(const VipsImage *image);
 
