@@ -49,7 +49,9 @@ final class DNNLExecutable: Executable {
             tensor.data.withUnsafeBufferPointer { dst.update(from: $0.baseAddress!, count: tensor.count) }
         }
         let stream = DNNLContext.shared.stream
+        let shouldStop = RunInterruption.shouldStop
         for action in actions {
+            if let shouldStop, shouldStop() { throw BackendError.interrupted }
             switch action {
             case .primitive(let p, let args):
                 let execArgs = args.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1.handle) }

@@ -33,7 +33,9 @@ final class ReferenceExecutable: Executable {
         var uses = graph.useCounts()
         var values = [Tensor?](repeating: nil, count: graph.nodes.count)
         var nextInput = 0
+        let shouldStop = RunInterruption.shouldStop
         for (id, node) in graph.nodes.enumerated() {
+            if let shouldStop, shouldStop() { throw BackendError.interrupted }
             if case .input = node.op {
                 values[id] = inputs[nextInput]
                 nextInput += 1

@@ -44,8 +44,18 @@ extension Executable {
     }
 }
 
+/// Stops a running graph between two ops: executables read `shouldStop` once when a run starts (bound with
+/// `RunInterruption.$shouldStop.withValue(...)` around the run, on the thread that runs it) and ask it before every
+/// op, throwing `BackendError.interrupted` when it says so. A deadline or a client that hung up then ends the run
+/// within one op instead of one whole pass.
+public enum RunInterruption {
+    @TaskLocal public static var shouldStop: (@Sendable () -> Bool)?
+}
+
 public enum BackendError: Error, CustomStringConvertible {
     case unsupported(backend: String, node: String, op: String)
+    /// `RunInterruption.shouldStop` said stop.
+    case interrupted
     case inputShape(expected: Shape, actual: Shape)
     case inputCount(expected: Int, actual: Int)
     case library(call: String, status: Int, detail: String)
@@ -53,6 +63,7 @@ public enum BackendError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unsupported(let b, let n, let op): "backend '\(b)' cannot run node '\(n)' (\(op))"
+        case .interrupted: "the run was interrupted"
         case .inputShape(let e, let a): "executable was compiled for input \(e), got \(a); compile again for this shape"
         case .inputCount(let e, let a): "executable takes \(e) input(s), got \(a)"
         case .library(let call, let status, let detail): "\(call) failed with status \(status)\(detail.isEmpty ? "" : ": \(detail)")"

@@ -17,16 +17,23 @@ public enum Precision: String, Sendable, CaseIterable {
 public final class Engine: Sendable {
     public let store: ModelStore
     public let backend: any Backend
-    private let models = Mutex<[String: LoadedModel]>([:])
+    /// Loaded models, least recently used first.
+    private let models = Mutex<[(key: String, model: LoadedModel)]>([])
+    /// Memory the loaded models may hold together (`LoadedModel.residentBytes`); beyond it the least recently used
+    /// are unloaded (the one just asked for always stays). nil: no limit.
+    public let modelMemory: Int?
     /// Runs are serialised: each compiled executable owns one activation arena.
     let runLock = Mutex<Void>(())
 
     /// - Parameters:
     ///   - threads: worker threads for the oneDNN backend (default: all cores).
     ///   - precision: numeric precision of the oneDNN backend (ignored when `backend` is given).
+    ///   - modelMemory: memory the loaded models may hold together before the least recently used are unloaded
+    ///     (a server whose clients name many models); nil: keep every model loaded.
     public init(store: ModelStore = ModelStore(), backend: (any Backend)? = nil, threads: Int? = nil,
-                precision: Precision = .fp32) {
+                precision: Precision = .fp32, modelMemory: Int? = nil) {
         self.store = store
+        self.modelMemory = modelMemory
         let algorithm = ProcessInfo.processInfo.environment["ENHANCE_CONV_ALGORITHM"]
             .flatMap(DNNLBackend.ConvolutionAlgorithm.init(rawValue:)) ?? .winograd
         self.backend = backend ?? DNNLBackend(convolutionAlgorithm: algorithm,
@@ -36,11 +43,35 @@ public final class Engine: Sendable {
 
     /// Loads (once) the model named by a manifest id, a `.param` path or a `.pth` / `.pt` / `.safetensors` path.
     public func model(_ idOrPath: String) throws(EngineError) -> LoadedModel {
-        if let m = models.withLock({ $0[idOrPath] }) { return m }
+        let cached: LoadedModel? = models.withLock { list in
+            guard let i = list.firstIndex(where: { $0.key == idOrPath }) else { return nil }
+            let entry = list.remove(at: i)
+            list.append(entry)
+            return entry.model
+        }
+        if let cached {
+            evict()
+            return cached
+        }
         let resolved = try store.resolve(idOrPath)
         let loaded = try LoadedModel.load(resolved, backend: backend)
-        models.withLock { $0[idOrPath] = loaded }
+        models.withLock { $0.append((idOrPath, loaded)) }
+        evict()
         return loaded
+    }
+
+    /// The keys of the loaded models, least recently used first.
+    public var loadedModels: [String] { models.withLock { $0.map(\.key) } }
+
+    /// Unloads least recently used models while they hold more than `modelMemory` together (a run that still
+    /// holds one finishes with it; its memory goes when the run lets go).
+    private func evict() {
+        guard let budget = modelMemory else { return }
+        models.withLock { list in
+            while list.count > 1, list.reduce(0, { $0 + $1.model.residentBytes }) > budget {
+                list.removeFirst()
+            }
+        }
     }
 
     /// The tile side (input pixels) `options` allow for `model`, or nil when the whole image fits.

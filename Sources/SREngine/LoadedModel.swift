@@ -35,6 +35,12 @@ public final class LoadedModel: Sendable {
     /// `ENHANCE_ROW_BANDS=0` turns banding off).
     let rowBands: RowBandSplit?
     private let executables = Mutex<ExecutableCache>(ExecutableCache())
+    /// Bytes of the network's parameters as floats.
+    let weightBytes: Int
+
+    /// About how much memory the model holds while loaded: its weights twice (as read, and laid out for the
+    /// backend) and the arenas of its cached executables.
+    public var residentBytes: Int { 2 * weightBytes + executables.withLock { $0.bytes } }
     /// Activation bytes the cached executables may hold together; the least recently used ones are dropped
     /// beyond it (a server sees many image sizes, each with its own executable and arena).
     static let cacheBudgetBytes = UpscaleOptions.defaultMaxMemory
@@ -62,6 +68,7 @@ public final class LoadedModel: Sendable {
         // Executables of this model (one per input size, plus probes, heads and tails) share their laid-out weights.
         self.backend = (backend as? DNNLBackend)?.withWeightCache() ?? backend
         self.loadSeconds = loadSeconds
+        self.weightBytes = 4 * graph.parameterSizes.joined().reduce(0, +)
         self.statistics = SharedStatistics(graph: graph)
         let banding = ProcessInfo.processInfo.environment["ENHANCE_ROW_BANDS"] != "0"
         self.rowBands = banding ? RowBandSplit.find(graph) : nil
@@ -164,12 +171,21 @@ public final class LoadedModel: Sendable {
     }
 
     /// Runs `variant` on its inputs (the padded window first). A whole model with a row-local tail runs its head,
-    /// then its tail band by band.
-    func run(_ variant: Variant, inputs: [Tensor]) throws -> [Tensor] {
-        if case .model(let shape) = variant, let plan = bandPlan(for: shape) {
-            return [try runBanded(inputs[0], plan)]
+    /// then its tail band by band. `cancellation` is asked between ops: once raised, the run stops at the next op
+    /// and this throws `EngineError.cancelled`.
+    func run(_ variant: Variant, inputs: [Tensor], cancellation: Cancellation? = nil) throws -> [Tensor] {
+        var shouldStop: (@Sendable () -> Bool)?
+        if let cancellation { shouldStop = { cancellation.isCancelled } }
+        do {
+            return try RunInterruption.$shouldStop.withValue(shouldStop) { () throws -> [Tensor] in
+                if case .model(let shape) = variant, let plan = bandPlan(for: shape) {
+                    return [try runBanded(inputs[0], plan)]
+                }
+                return try executable(variant).run(inputs: inputs)
+            }
+        } catch BackendError.interrupted {
+            throw EngineError.cancelled
         }
-        return try executable(variant).run(inputs: inputs)
     }
 
     /// How a banded run of an input of `shape` goes: the split value's shape and the tail window.

@@ -26,12 +26,19 @@ public struct ModelStore: Sendable {
 
     public func isInstalled(_ id: String) -> Bool {
         guard let entry = manifest.entry(id) else { return false }
-        let fm = FileManager.default
         for (kind, file) in entry.files {
             let path = kind == "param" ? paramPath(id) : binPath(id)
-            guard let attrs = try? fm.attributesOfItem(atPath: path), (attrs[.size] as? Int) == file.size else { return false }
+            guard Self.fileSize(path) == file.size else { return false }
         }
         return true
+    }
+
+    /// The size of the regular file at `path`, following symbolic links (Kubernetes ConfigMaps and Secrets and many
+    /// package layouts install files as links); nil when there is no such file.
+    public static func fileSize(_ path: String) -> Int? {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        return Int(info.st_size)
     }
 
     /// Weight files installed into the models directory that are not in the manifest (Enhance's own trained

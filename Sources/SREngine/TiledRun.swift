@@ -100,9 +100,9 @@ struct TiledRun {
                                   window: model.suitsBackend)
         let input = Pipelines.pad(window, plan)
         let raw = if let statistics {
-            try model.run(.withStatistics(input.shape), inputs: [input] + statistics)[0]
+            try model.run(.withStatistics(input.shape), inputs: [input] + statistics, cancellation: options.cancellation)[0]
         } else {
-            try model.run(.model(input.shape), inputs: [input])[0]
+            try model.run(.model(input.shape), inputs: [input], cancellation: options.cancellation)[0]
         }
         let needH = plan.originY + window.shape.h * s, needW = plan.originX + window.shape.w * s
         guard raw.shape.c == 3, raw.shape.h >= needH, raw.shape.w >= needW else {
@@ -131,7 +131,8 @@ struct TiledRun {
                                                                  height: t.shape.h, width: t.shape.w,
                                                                  alignment: model.alignment,
                                                                  window: model.suitsBackend))
-                    let pooled = try model.run(.stage(k, input.shape), inputs: [input] + values)[0]
+                    let pooled = try model.run(.stage(k, input.shape), inputs: [input] + values,
+                                                   cancellation: options.cancellation)[0]
                     dims = pooled.dims
                     if sum == nil { sum = pooled.data } else { for i in pooled.data.indices { sum![i] += pooled.data[i] } }
                 }
