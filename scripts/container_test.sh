@@ -314,12 +314,14 @@ pass "256x256 -> 1024x1024 in ${job_s} s: peak sampled RSS $((peak_rss / 1024)) 
 # ---------------------------------------------------------------------------------------------------- stop / drain
 if ((stop_test)); then
     log "podman stop while a job is in flight (SIGTERM: /readyz fails, the job finishes, exit 0)"
-    curl -s -o "$WORK/drain.png" -w '%{http_code}' -H 'X-Request-Id: drain-1' -F "image=@$WORK/512.png" \
+    job=$(curl -fs -X POST "$URL/v1/jobs/reserve" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') \
+        || fail "POST /v1/jobs/reserve did not give a job id"
+    curl -s -o "$WORK/drain.png" -w '%{http_code}' -H 'X-Request-Id: drain-1' -H "X-Enhance-Job-Id: $job" -F "image=@$WORK/512.png" \
         -F model=realesr-animevideov3-x4 "$URL/v1/upscale" >"$WORK/code_drain" &
     curl_pid=$!
     running=0
     for _ in $(seq 300); do
-        if curl -fs "$URL/v1/jobs/drain-1" 2>/dev/null | grep -q '"running"'; then running=1; break; fi
+        if curl -fs "$URL/v1/jobs/$job" 2>/dev/null | grep -q '"running"'; then running=1; break; fi
         sleep 0.05
     done
     ((running)) || fail "the drain test's job was never seen running"

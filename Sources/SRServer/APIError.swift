@@ -1,6 +1,8 @@
 import Foundation
 public import HTTPTypes
 import Hummingbird
+import NIOCore
+import NIOHTTP1
 
 /// An error the API answers with: a status, a stable code and a message that says what to change.
 /// The body is always `{"message", "error", "request_id"}`.
@@ -91,6 +93,9 @@ struct ErrorMiddleware: RouterMiddleware {
                     : APIError(.internalServerError, "internal", error.body ?? error.status.reasonPhrase)
             }
             return Self.response(api, requestID: context.requestID)
+        } catch where error is HTTPParserError || error is ChannelError || error is IOError {
+            // The client's doing (a malformed body, a hang-up), not a server fault.
+            return Self.response(ClientFault.classify(error, channel: context.channel), requestID: context.requestID)
         } catch {
             context.logger.error("unexpected error", metadata: ["error": "\(error)"])
             return Self.response(APIError(.internalServerError, "internal", "internal error: \(error)"),

@@ -334,6 +334,12 @@ enum EmbeddedOpenAPI {
               },
               "Content-Disposition": {
                 "$ref": "#/components/headers/Content-Disposition"
+              },
+              "X-Enhance-Job-Id": {
+                "$ref": "#/components/headers/X-Enhance-Job-Id"
+              },
+              "X-Enhance-Warning": {
+                "$ref": "#/components/headers/X-Enhance-Warning"
               }
             },
             "content": {
@@ -542,6 +548,16 @@ enum EmbeddedOpenAPI {
               "type": "string",
               "pattern": "^[A-Za-z0-9._-]{1,64}$"
             }
+          },
+          {
+            "name": "X-Enhance-Job-Id",
+            "in": "header",
+            "required": false,
+            "description": "A job id from `POST /v1/jobs/reserve`, to follow this upscale at `GET /v1/jobs/{id}` while it runs. Each id serves one upload; an unknown or expired id is `400 unknown_job_id`, a used one `409 job_id_used`.",
+            "schema": {
+              "type": "string",
+              "pattern": "^[0-9a-f]{32}$"
+            }
           }
         ],
         "requestBody": {
@@ -706,6 +722,12 @@ enum EmbeddedOpenAPI {
               },
               "Content-Disposition": {
                 "$ref": "#/components/headers/Content-Disposition"
+              },
+              "X-Enhance-Job-Id": {
+                "$ref": "#/components/headers/X-Enhance-Job-Id"
+              },
+              "X-Enhance-Warning": {
+                "$ref": "#/components/headers/X-Enhance-Warning"
               }
             },
             "content": {
@@ -854,6 +876,71 @@ enum EmbeddedOpenAPI {
         }
       }
     },
+    "/v1/jobs/reserve": {
+      "post": {
+        "operationId": "reserveJob",
+        "summary": "Reserve a job id to follow an upscale",
+        "tags": [
+          "v1"
+        ],
+        "description": "Mints a job id (32 hex digits) for a client that wants to follow an upscale while it runs: send it as the `X-Enhance-Job-Id` header of `POST /v1/upscale` and poll `GET /v1/jobs/{id}`. An id serves one upload and expires unused after 5 minutes. No request body.",
+        "responses": {
+          "201": {
+            "description": "The reserved id.",
+            "headers": {
+              "X-Request-Id": {
+                "$ref": "#/components/headers/X-Request-Id"
+              },
+              "Location": {
+                "description": "`/v1/jobs/{id}`",
+                "schema": {
+                  "type": "string"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "type": "object",
+                  "required": [
+                    "id",
+                    "state",
+                    "expires_in_s",
+                    "status_url"
+                  ],
+                  "additionalProperties": false,
+                  "properties": {
+                    "id": {
+                      "type": "string",
+                      "pattern": "^[0-9a-f]{32}$"
+                    },
+                    "state": {
+                      "type": "string",
+                      "enum": [
+                        "reserved"
+                      ]
+                    },
+                    "expires_in_s": {
+                      "type": "integer",
+                      "minimum": 0
+                    },
+                    "status_url": {
+                      "type": "string"
+                    }
+                  }
+                }
+              }
+            }
+          },
+          "405": {
+            "$ref": "#/components/responses/MethodNotAllowed"
+          },
+          "429": {
+            "$ref": "#/components/responses/QueueFull"
+          }
+        }
+      }
+    },
     "/v1/jobs/{id}": {
       "get": {
         "operationId": "getJob",
@@ -861,16 +948,16 @@ enum EmbeddedOpenAPI {
         "tags": [
           "v1"
         ],
-        "description": "The upscale whose request carried `X-Request-Id: {id}`. Finished jobs are remembered for 5 minutes; unknown (or forgotten) ids are 404.",
+        "description": "An upscale's state and progress. Job ids are minted by the server: every upscale response carries its id in `X-Enhance-Job-Id`, and a client that wants to follow an upscale while it runs reserves one first (`POST /v1/jobs/reserve`) and sends it with the upload. Finished jobs are remembered for 5 minutes; unknown (or forgotten) ids are 404.",
         "parameters": [
           {
             "name": "id",
             "in": "path",
             "required": true,
-            "description": "The `X-Request-Id` the upscale request carried.",
+            "description": "A job id the server returned (`POST /v1/jobs/reserve` or `X-Enhance-Job-Id`).",
             "schema": {
               "type": "string",
-              "pattern": "^[A-Za-z0-9._-]{1,64}$"
+              "pattern": "^[0-9a-f]{32}$"
             }
           }
         ],
@@ -1066,7 +1153,12 @@ enum EmbeddedOpenAPI {
               "cancelled",
               "internal",
               "inference_failed",
-              "encode_failed"
+              "encode_failed",
+              "format_not_accepted",
+              "unknown_job_id",
+              "job_id_used",
+              "too_many_jobs",
+              "client_closed"
             ]
           },
           "request_id": {
@@ -1172,11 +1264,12 @@ enum EmbeddedOpenAPI {
         "properties": {
           "id": {
             "type": "string",
-            "pattern": "^[A-Za-z0-9._-]{1,64}$"
+            "pattern": "^[0-9a-f]{32}$"
           },
           "state": {
             "type": "string",
             "enum": [
+              "reserved",
               "queued",
               "running",
               "encoding",
@@ -1314,7 +1407,8 @@ enum EmbeddedOpenAPI {
                         "invalid_option",
                         "bad_multipart",
                         "bad_request",
-                        "cancelled"
+                        "cancelled",
+                        "unknown_job_id"
                       ]
                     }
                   }
@@ -1381,7 +1475,7 @@ enum EmbeddedOpenAPI {
         }
       },
       "ModelNotInstalled": {
-        "description": "The model is known but its weights are not installed on this server.",
+        "description": "The model is known but its weights are not installed on this server. On `/v1/upscale`, also `job_id_used`: the `X-Enhance-Job-Id` was already used by another upload.",
         "headers": {
           "X-Request-Id": {
             "$ref": "#/components/headers/X-Request-Id"
@@ -1398,7 +1492,8 @@ enum EmbeddedOpenAPI {
                   "properties": {
                     "error": {
                       "enum": [
-                        "model_not_installed"
+                        "model_not_installed",
+                        "job_id_used"
                       ]
                     }
                   }
@@ -1437,7 +1532,7 @@ enum EmbeddedOpenAPI {
         }
       },
       "UnsupportedMediaType": {
-        "description": "The body is neither `multipart/form-data` nor (on `/v1/upscale`) `image/*` or `application/octet-stream`.",
+        "description": "The body is neither `multipart/form-data` nor (on `/v1/upscale`) `image/*` or `application/octet-stream` (`unsupported_media_type`), or the image is in a format outside the accepted ones: PNG, JPEG, WebP, TIFF, GIF, AVIF and HEIC (`format_not_accepted`: SVG, PDF, BMP, JPEG 2000, ... are never parsed).",
         "headers": {
           "X-Request-Id": {
             "$ref": "#/components/headers/X-Request-Id"
@@ -1454,7 +1549,8 @@ enum EmbeddedOpenAPI {
                   "properties": {
                     "error": {
                       "enum": [
-                        "unsupported_media_type"
+                        "unsupported_media_type",
+                        "format_not_accepted"
                       ]
                     }
                   }
@@ -1513,7 +1609,8 @@ enum EmbeddedOpenAPI {
                   "properties": {
                     "error": {
                       "enum": [
-                        "queue_full"
+                        "queue_full",
+                        "too_many_jobs"
                       ]
                     }
                   }
@@ -1704,6 +1801,19 @@ enum EmbeddedOpenAPI {
         "schema": {
           "type": "string",
           "pattern": "^inline; filename=\"[^\"]*\"$"
+        }
+      },
+      "X-Enhance-Job-Id": {
+        "description": "The job this upscale ran as (32 hex digits, minted by the server): `GET /v1/jobs/{id}` reports its state for 5 minutes. Only whoever holds the id can read it.",
+        "schema": {
+          "type": "string",
+          "pattern": "^[0-9a-f]{32}$"
+        }
+      },
+      "X-Enhance-Warning": {
+        "description": "Something the client should know about a successful upscale, e.g. that an animated or multi-page image had frames or pages beyond the first, which were left out.",
+        "schema": {
+          "type": "string"
         }
       }
     }

@@ -779,7 +779,7 @@ enum EmbeddedWeb {
     els.placeholder.hidden = false;
 
     const job = {
-      id: requestId(),
+      id: null, // a job id the server reserves for this upload (to follow its progress)
       xhr: new XMLHttpRequest(),
       pollTimer: null,
       uploaded: false,
@@ -803,7 +803,7 @@ enum EmbeddedWeb {
     const xhr = job.xhr;
     xhr.open("POST", "/v1/upscale");
     xhr.responseType = "blob";
-    xhr.setRequestHeader("X-Request-Id", job.id);
+    xhr.setRequestHeader("X-Request-Id", requestId());
     xhr.setRequestHeader("Accept", "image/*, application/json");
 
     setProgress(0);
@@ -864,8 +864,20 @@ enum EmbeddedWeb {
       setStatus("Cancelled.");
     });
 
-    xhr.send(data);
-    job.pollTimer = setTimeout(() => poll(job), POLL_MS);
+    // Job ids come from the server: reserve one, send it with the upload and poll it. Without one (an older
+    // server, an error) the upload still goes, with an indeterminate progress bar.
+    fetch("/v1/jobs/reserve", { method: "POST", cache: "no-store", headers: { Accept: "application/json" } })
+      .then((res) => (res.status === 201 ? res.json() : null))
+      .catch(() => null)
+      .then((reserved) => {
+        if (current !== job) return;
+        if (reserved && typeof reserved.id === "string") {
+          job.id = reserved.id;
+          xhr.setRequestHeader("X-Enhance-Job-Id", job.id);
+        }
+        xhr.send(data);
+        if (job.id) job.pollTimer = setTimeout(() => poll(job), POLL_MS);
+      });
   }
 
   els.form.addEventListener("submit", (e) => {

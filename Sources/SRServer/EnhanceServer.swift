@@ -22,6 +22,12 @@ public final class EnhanceServer: Sendable {
     let swaggerUI: String?
     private let draining = Mutex(false)
     private let loadedModels = Mutex<Set<String>>([])
+    /// Upscale requests between arrival and answer; at most `workers + queueLimit` (each may hold an upload of up
+    /// to `maxBodyBytes`), one more gets `429` before its body is read.
+    private let admitted = Mutex(0)
+    /// Where this server writes its outputs before streaming them back: a folder of its own inside
+    /// `configuration.temporaryDirectory`, so a killed server's leftovers are found and removed at the next start.
+    let scratch: ScratchDirectory
 
     /// - Parameter catalog: the models to offer, when the caller has built it already (`enhance serve` does, to
     ///   report a bad default weight file before it listens); nil: built here.
@@ -41,6 +47,7 @@ public final class EnhanceServer: Sendable {
                                     precision: configuration.precision,
                                     metrics: metrics, logger: logger)
         self.swaggerUI = SwaggerUI.directory(configured: configuration.swaggerUIDirectory)
+        self.scratch = ScratchDirectory(parent: configuration.temporaryDirectory, logger: logger)
     }
 
     /// Whether the Swagger UI assets were found (else `/` answers 404 with how to install them).
@@ -82,7 +89,8 @@ public final class EnhanceServer: Sendable {
     static let routes: [(method: HTTPRequest.Method, path: String)] = [
         (.get, "/"), (.get, "/swagger.json"), (.get, "/model/metadata"), (.post, "/model/predict"),
         (.get, "/openapi.json"), (.get, "/swagger-ui/{file}"), (.get, "/ui"), (.post, "/v1/upscale"),
-        (.get, "/v1/models"), (.get, "/v1/models/{id}"), (.get, "/v1/jobs/{id}"), (.get, "/healthz"),
+        (.get, "/v1/models"), (.get, "/v1/models/{id}"), (.post, "/v1/jobs/reserve"), (.get, "/v1/jobs/{id}"),
+        (.get, "/healthz"),
         (.get, "/readyz"), (.get, "/metrics"),
     ]
 
@@ -101,7 +109,7 @@ public final class EnhanceServer: Sendable {
                                                   exposed: UpscaleHeaders.exposed.map { $0.rawName }.joined(separator: ", ")))
             router.add(middleware: CORSMiddleware(
                 allowOrigin: origins.contains("*") ? .all : .originBased,
-                allowHeaders: [.contentType, .xRequestID],
+                allowHeaders: [.contentType, .xRequestID, .xEnhanceJobID],
                 allowMethods: [.get, .post, .options],
                 exposedHeaders: UpscaleHeaders.exposed.map { $0.rawName },
                 maxAge: .seconds(600)))
@@ -129,6 +137,7 @@ public final class EnhanceServer: Sendable {
         router.post("/v1/upscale") { request, context in try await self.upscale(request, context, max: false) }
         get("/v1/models") { _, _ in try self.modelList() }
         get("/v1/models/{id}") { _, context in try self.model(context.parameters.get("id") ?? "") }
+        router.post("/v1/jobs/reserve") { _, _ in try self.reserveJob() }
         get("/v1/jobs/{id}") { _, context in try self.job(context.parameters.get("id") ?? "") }
 
         // Operations
@@ -200,9 +209,21 @@ public final class EnhanceServer: Sendable {
         return try Self.json(modelObject(entry))
     }
 
+    func reserveJob() throws -> Response {
+        let id: String
+        do { id = try jobs.reserve() } catch {
+            throw APIError(.tooManyRequests, "too_many_jobs", "\(jobs.capacity) jobs are reserved or running; retry later",
+                           headers: [.retryAfter: "5"])
+        }
+        var response = try Self.json(["id": id, "state": "reserved", "expires_in_s": Int(configuration.jobRetention.seconds),
+                                      "status_url": "/v1/jobs/\(id)"] as [String: Any], status: .created)
+        response.headers[.location] = "/v1/jobs/\(id)"
+        return response
+    }
+
     func job(_ id: String) throws -> Response {
-        guard RequestID.isValid(id), let entry = jobs.get(id) else {
-            throw APIError.notFound("no job '\(id)': send X-Request-Id with POST /v1/upscale to follow its progress")
+        guard JobRegistry.isWellFormed(id), let entry = jobs.get(id) else {
+            throw APIError.notFound("no job '\(id)': job ids come from the server (POST /v1/jobs/reserve, or the X-Enhance-Job-Id header of an upscale) and are kept \(Int(configuration.jobRetention.seconds)) s")
         }
         var object: [String: Any] = ["id": id, "state": entry.state.rawValue, "progress": (entry.progress * 1000).rounded() / 1000]
         if entry.state == .queued, let position = queue.position(of: id) { object["queue_position"] = position }
@@ -238,7 +259,50 @@ public final class EnhanceServer: Sendable {
             }
             throw APIError.notReady
         }
-        let upload = try await Upload.read(request, limit: configuration.maxBodyBytes, allowRaw: !max)
+        // Admission: bounds the uploads held in memory, before the body is read.
+        let capacity = queue.workers + queue.limit
+        let admittedNow = admitted.withLock { n in
+            if n >= capacity { return false }
+            n += 1
+            return true
+        }
+        guard admittedNow else {
+            throw APIError.queueFull(retryAfter: queue.retryAfterSeconds, limit: queue.limit)
+        }
+        defer { admitted.withLock { $0 -= 1 } }
+
+        // The job id: one the client reserved (sent as X-Enhance-Job-Id), else a fresh one.
+        let id: String
+        if let reserved = request.headers[.xEnhanceJobID] {
+            do { try jobs.claim(reserved) } catch {
+                switch error {
+                case .unknown:
+                    throw APIError(.badRequest, "unknown_job_id",
+                                   "X-Enhance-Job-Id '\(reserved.prefix(64))' is not a job id this server reserved (POST /v1/jobs/reserve), or it expired")
+                case .alreadyUsed:
+                    throw APIError(.conflict, "job_id_used", "job '\(reserved.prefix(64))' was already used by another upload; reserve a new one")
+                }
+            }
+            id = reserved
+        } else {
+            id = jobs.start()
+        }
+        var jobSettled = false
+        defer { if !jobSettled { jobs.update(id, .failed) } }
+
+        let upload: Upload
+        do {
+            upload = try await Upload.read(request, limit: configuration.maxBodyBytes, allowRaw: !max)
+        } catch let error as APIError {
+            throw error
+        } catch {
+            throw ClientFault.classify(error, channel: context.channel)
+        }
+        if let declared = request.headers[.contentLength].flatMap(Int.init), upload.bytesRead < declared {
+            // The stream ended early: the client hung up (or sent less than it announced).
+            throw ClientFault.classify(ClientFault.ShortBody(declared: declared, received: upload.bytesRead),
+                                       channel: context.channel)
+        }
         var values: [String: String] = [:]
         if !max {
             for (k, v) in request.uri.queryParameters { values[String(k)] = String(v) }
@@ -250,9 +314,15 @@ public final class EnhanceServer: Sendable {
                            "model '\(parameters.model)' is not installed on this server; install it there with python3 scripts/fetch_models.py \(parameters.model)")
         }
 
-        // Cheap checks before any pixel is decoded.
+        // Cheap checks before any pixel is decoded, on a thread of their own (never on an event loop: a header can
+        // take a parser a while, and the loaders are limited to the documented raster formats).
         let header: ImageIO.Header
-        do { header = try ImageIO.header(data: upload.image) } catch { throw APIError.undecodable(error.description) }
+        do {
+            let image = upload.image
+            header = try await OffLoop.run { () throws(ImageIOError) in try ImageIO.header(data: image) }
+        } catch {
+            throw Self.apiError(error)
+        }
         let pixels = header.width * header.height
         guard pixels <= configuration.maxInputPixels else {
             throw APIError.imageTooLarge("the image is \(header.width)x\(header.height) = \(pixels) pixels; this server accepts at most \(configuration.maxInputPixels) input pixels")
@@ -266,7 +336,6 @@ public final class EnhanceServer: Sendable {
         }
 
         // The job: queue, deadline, hang-up.
-        let id = context.requestID
         let cancellation = Cancellation()
         let reason = Mutex<String?>(nil)
         let deadline = configuration.deadline
@@ -282,10 +351,8 @@ public final class EnhanceServer: Sendable {
         }
         let watch = context.channel.map { ConnectionWatch.onClose($0, hangUp) }
         defer { if let channel = context.channel, let watch { ConnectionWatch.cancel(channel, watch) } }
-        jobs.update(id, .queued)
         let enqueued = ContinuousClock.now
-        let path = (configuration.temporaryDirectory as NSString)
-            .appendingPathComponent("enhance-\(id)-\(UInt32.random(in: 0...UInt32.max))\(parameters.format.suffix)")
+        let path = scratch.file("\(id)\(parameters.format.suffix)")
         let image = upload.image, jobs = self.jobs, maxPixels = configuration.maxInputPixels
         let source = catalog.source(parameters.model)
         let maxMemory = configuration.maxMemory
@@ -315,17 +382,22 @@ public final class EnhanceServer: Sendable {
             try? FileManager.default.removeItem(atPath: path)
             let why = reason.withLock { $0 }
             jobs.update(id, why == nil ? .failed : .cancelled)
+            jobSettled = true
             // A cancelled run may surface as the encoder's error (the rows stopped coming): the reason wins.
             throw Self.apiError(why == nil ? error : EngineError.cancelled, reason: why, deadline: deadline,
                                 queueLimit: queue.limit)
         }
         jobs.update(id, .done, progress: 1)
+        jobSettled = true
         metrics.inference(model: parameters.model, duration: result.inference, outputPixels: result.output.width * result.output.height)
         logger.info("upscaled", metadata: [
             "request_id": "\(id)", "model": "\(parameters.model)", "input": "\(result.input.width)x\(result.input.height)",
             "output": "\(result.output.width)x\(result.output.height)", "seconds": "\(result.inference.seconds)",
         ])
-        return try Self.fileResponse(result, parameters: parameters, upload: upload)
+        var response = try Self.fileResponse(result, parameters: parameters, upload: upload)
+        response.headers[.xEnhanceJobID] = id
+        if let warning = header.droppedFramesWarning { response.headers[.xEnhanceWarning] = warning }
+        return response
     }
 
     static func apiError(_ error: any Error, reason: String?, deadline: Duration, queueLimit: Int) -> any Error {
@@ -354,6 +426,9 @@ public final class EnhanceServer: Sendable {
     static func apiError(_ e: ImageIOError) -> APIError {
         switch e {
         case .notAnImage, .decodeFailed, .fileNotFound: .undecodable(e.description)
+        case .formatNotAccepted(_, let format):
+            APIError(.unsupportedMediaType, "format_not_accepted",
+                     "\(format) uploads are not accepted: this server reads \(ImageIO.acceptedFormats)")
         case .tooLarge: .imageTooLarge(e.description)
         case .alphaNotSupported, .formatUnavailable, .invalidOption, .unsupportedOutputFormat:
             .invalidOption(e.description)
@@ -397,7 +472,7 @@ enum UpscaleHeaders {
     static let exposed: [HTTPField.Name] = [
         .xRequestID, .init("X-Enhance-Model")!, .init("X-Enhance-Input-Size")!, .init("X-Enhance-Output-Size")!,
         .init("X-Enhance-Native-Size")!, .init("X-Enhance-Resized")!, .init("X-Enhance-Queue-Ms")!,
-        .init("X-Enhance-Inference-Ms")!, .init("Server-Timing")!, .contentDisposition,
+        .init("X-Enhance-Inference-Ms")!, .init("Server-Timing")!, .contentDisposition, .xEnhanceJobID, .xEnhanceWarning,
     ]
 
     static func make(_ r: UpscaleResult, parameters: UpscaleParameters, upload: Upload) -> HTTPFields {

@@ -129,8 +129,7 @@ public final class InferenceQueue: Sendable, Service {
             }, abandon: { finish(.failure(EngineError.cancelled)) })
             let refused: Full? = state.withLock { s in
                 if s.pending.count >= limit {
-                    let ahead = Double(s.pending.count + s.running) / Double(workers)
-                    return Full(waiting: s.pending.count, retryAfterSeconds: min(300, max(1, Int((ahead * s.meanSeconds).rounded(.up)))))
+                    return Full(waiting: s.pending.count, retryAfterSeconds: Self.retryAfter(s, workers: workers))
                 }
                 s.pending.append(job)
                 return nil
@@ -143,6 +142,14 @@ public final class InferenceQueue: Sendable, Service {
             wakeUp.signal()
             cancellation.onCancel { [weak self] in self?.dropIfPending(job) }
         }
+    }
+
+    /// Seconds until a worker is likely free for one more job (for `Retry-After`).
+    public var retryAfterSeconds: Int { state.withLock { Self.retryAfter($0, workers: workers) } }
+
+    private static func retryAfter(_ s: State, workers: Int) -> Int {
+        let ahead = Double(s.pending.count + s.running) / Double(workers)
+        return min(300, max(1, Int((ahead * s.meanSeconds).rounded(.up))))
     }
 
     private func dropIfPending(_ job: Job) {
@@ -159,7 +166,8 @@ public final class InferenceQueue: Sendable, Service {
 
     private func workerLoop(_ index: Int) {
         // oneDNN's OpenMP thread count is per OS thread: set it here, in the thread that runs the primitives.
-        let engine = Engine(store: store, threads: threads, precision: precision)
+        // Models a client names are unloaded, least recently used first, beyond the memory budget.
+        let engine = Engine(store: store, threads: threads, precision: precision, modelMemory: maxMemory)
         var log = logger
         log[metadataKey: "worker"] = "\(index)"
         do {

@@ -109,6 +109,11 @@ enum ConnectionWatch {
         return token
     }
 
+    /// Whether `channel`'s client has closed its side (or the whole connection).
+    static func isClosed(_ channel: any Channel) -> Bool {
+        !channel.isActive || entries.withLock { $0[ObjectIdentifier(channel)]?.closed == true }
+    }
+
     static func cancel(_ channel: any Channel, _ token: UInt64) {
         entries.withLock { e in _ = e[ObjectIdentifier(channel)]?.callbacks.removeValue(forKey: token) }
     }

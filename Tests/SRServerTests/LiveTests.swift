@@ -53,15 +53,16 @@ struct LiveTests {
             try await waitReady(client)
             let port = try #require(client.port)
             let image = try png(width: 400, height: 300)
+            let id = try await reserveJob(client)
             let connection = try await blocking { () throws -> RawConnection in
                 let c = try RawConnection(port: port)
                 c.send(Array(("POST /v1/upscale?tta=true&tile=32 HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n" +
-                              "X-Request-Id: gone-1\r\nContent-Length: \(image.count)\r\n\r\n").utf8) + image)
+                              "X-Enhance-Job-Id: \(id)\r\nContent-Length: \(image.count)\r\n\r\n").utf8) + image)
                 return c
             }
             // Hang up once the job runs (on a loaded machine that can take a while).
             for _ in 0..<300 {
-                let s = try await client.execute(uri: "/v1/jobs/gone-1", method: .get).json["state"] as? String
+                let s = try await client.execute(uri: "/v1/jobs/\(id)", method: .get).json["state"] as? String
                 if s == "running" { break }
                 try await Task.sleep(for: .milliseconds(100))
             }
@@ -69,7 +70,7 @@ struct LiveTests {
             var state = ""
             let start = ContinuousClock.now
             while ContinuousClock.now - start < .seconds(30) {
-                state = try await client.execute(uri: "/v1/jobs/gone-1", method: .get).json["state"] as? String ?? ""
+                state = try await client.execute(uri: "/v1/jobs/\(id)", method: .get).json["state"] as? String ?? ""
                 if state == "cancelled" || state == "done" { break }
                 try await Task.sleep(for: .milliseconds(100))
             }

@@ -93,12 +93,12 @@ import Testing
         let v = violation("GET", "/v1/models", 200, body)
         #expect(v?.message.contains("at #/models/0/scale: expected integer, got string") == true)
         #expect(v?.message.contains("#/components/schemas/Model/properties/scale/type") == true)
-        let job = #"{"id":"req-1","state":"running","progress":0.5,"queue_position":1.5}"#
-        #expect(violation("GET", "/v1/jobs/req-1", 200, job) != nil)
+        let job = #"{"id":"0123456789abcdef0123456789abcdef","state":"running","progress":0.5,"queue_position":1.5}"#
+        #expect(violation("GET", "/v1/jobs/0123456789abcdef0123456789abcdef", 200, job) != nil)
     }
 
     @Test func enumViolation() {
-        let v = violation("GET", "/v1/jobs/req-1", 200, #"{"id":"req-1","state":"waiting","progress":0}"#)
+        let v = violation("GET", "/v1/jobs/0123456789abcdef0123456789abcdef", 200, #"{"id":"0123456789abcdef0123456789abcdef","state":"waiting","progress":0}"#)
         #expect(v?.message.contains("at #/state:") == true)
         // An error code that exists but not for this status.
         let wrongCode = violation("POST", "/v1/upscale", 413, #"{"message":"m","error":"queue_full","request_id":"r"}"#)
@@ -150,9 +150,9 @@ import Testing
     }
 
     @Test func acceptsJob() throws {
-        try check("GET", "/v1/jobs/req-1", 200, #"{"id":"req-1","state":"queued","progress":0,"queue_position":0}"#)
-        try check("GET", "/v1/jobs/req-1", 200, #"{"id":"req-1","state":"running","progress":0.25}"#)
-        try check("GET", "/v1/jobs/req-1", 200, #"{"id":"req-1","state":"done","progress":1}"#)
+        try check("GET", "/v1/jobs/0123456789abcdef0123456789abcdef", 200, #"{"id":"0123456789abcdef0123456789abcdef","state":"queued","progress":0,"queue_position":0}"#)
+        try check("GET", "/v1/jobs/0123456789abcdef0123456789abcdef", 200, #"{"id":"0123456789abcdef0123456789abcdef","state":"running","progress":0.25}"#)
+        try check("GET", "/v1/jobs/0123456789abcdef0123456789abcdef", 200, #"{"id":"0123456789abcdef0123456789abcdef","state":"done","progress":1}"#)
     }
 
     @Test func acceptsMetadata() throws {

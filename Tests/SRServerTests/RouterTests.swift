@@ -134,20 +134,40 @@ struct RouterTests {
         }
     }
 
-    @Test("job progress: a request id is followed to done")
+    @Test("job ids come from the server: a reserved id is followed to done, every upscale names its job, guessed ids are not found")
     func jobProgress() async throws {
         let server = try makeServer()
         try await server.application().test(.router) { client in
             try await waitReady(client)
-            let r = try await call(client, .post, "/v1/upscale", headers: [.contentType: "image/png", .init("X-Request-Id")!: "job-1.a_b"],
+            let id = try await reserveJob(client)
+            #expect(id.count == 32 && id.allSatisfy(\.isHexDigit))
+            #expect(try await call(client, .get, "/v1/jobs/\(id)").json["state"] as? String == "reserved")
+            let r = try await call(client, .post, "/v1/upscale",
+                                   headers: [.contentType: "image/png", .init("X-Request-Id")!: "job-1.a_b",
+                                             .init("X-Enhance-Job-Id")!: id],
                                    body: try png())
-            #expect(r.status == .ok && r.header("X-Request-Id") == "job-1.a_b")
-            let job = try await call(client, .get, "/v1/jobs/job-1.a_b")
+            #expect(r.status == .ok && r.header("X-Request-Id") == "job-1.a_b" && r.header("X-Enhance-Job-Id") == id)
+            let job = try await call(client, .get, "/v1/jobs/\(id)")
             #expect(job.json["state"] as? String == "done" && job.json["progress"] as? Double == 1)
+            // The client's request id names no job (it used to: anyone guessing it could read the job).
+            #expect(try await call(client, .get, "/v1/jobs/job-1.a_b").status == .notFound)
+            // An id serves one upload; ids the server did not reserve are refused.
+            let again = try await call(client, .post, "/v1/upscale",
+                                       headers: [.contentType: "image/png", .init("X-Enhance-Job-Id")!: id], body: try png())
+            #expect(again.status == .conflict && again.json["error"] as? String == "job_id_used")
+            let forged = try await call(client, .post, "/v1/upscale",
+                                        headers: [.contentType: "image/png", .init("X-Enhance-Job-Id")!: String(repeating: "a", count: 32)],
+                                        body: try png())
+            #expect(forged.status == .badRequest && forged.json["error"] as? String == "unknown_job_id")
+            // Without a reservation the server still mints one and says which.
+            let plain = try await call(client, .post, "/v1/upscale", headers: [.contentType: "image/png"], body: try png())
+            let minted = try #require(plain.header("X-Enhance-Job-Id"))
+            #expect(minted != id && minted.count == 32)
+            #expect(try await call(client, .get, "/v1/jobs/\(minted)").json["state"] as? String == "done")
             #expect(try await call(client, .get, "/v1/jobs/never-seen").status == .notFound)
-            // An id the server cannot adopt is replaced by its own.
-            let bad = try await call(client, .get, "/healthz", headers: [.init("X-Request-Id")!: "has spaces"])
-            #expect(bad.header("X-Request-Id")?.count == 16)
+            // A request id is echoed for the logs, sanitised: only A-Z a-z 0-9 . _ - and at most 64 of them.
+            let bad = try await call(client, .get, "/healthz", headers: [.init("X-Request-Id")!: "has spaces\u{7F}/and;more"])
+            #expect(bad.header("X-Request-Id") == "hasspacesandmore")
         }
     }
 
@@ -274,13 +294,14 @@ struct RouterTests {
         try await server.application().test(.router) { client in
             try await waitReady(client)
             let start = ContinuousClock.now
+            let id = try await reserveJob(client)
             let r = try await call(client, .post, "/v1/upscale?tta=true&tile=32",
-                                   headers: [.contentType: "image/png", .init("X-Request-Id")!: "slow-job"],
+                                   headers: [.contentType: "image/png", .init("X-Enhance-Job-Id")!: id],
                                    body: try png(width: 400, height: 300))
             #expect(r.status == .gatewayTimeout && r.json["error"] as? String == "deadline_exceeded", "\(r.status) \(r.json)")
             _ = start
             // Cancelled between network passes, long before the ~1000 passes of the whole job.
-            let job = try await call(client, .get, "/v1/jobs/slow-job").json
+            let job = try await call(client, .get, "/v1/jobs/\(id)").json
             #expect(job["state"] as? String == "cancelled")
             #expect((job["progress"] as? Double ?? 1) < 0.5, "\(job)")
         }

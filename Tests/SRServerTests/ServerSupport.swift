@@ -64,6 +64,13 @@ func call(_ client: some TestClientProtocol, _ method: HTTPRequest.Method, _ uri
     return response
 }
 
+/// A job id from `POST /v1/jobs/reserve`, to send as `X-Enhance-Job-Id` with an upload.
+func reserveJob(_ client: some TestClientProtocol) async throws -> String {
+    let r = try await call(client, .post, "/v1/jobs/reserve")
+    #expect(r.status == .created)
+    return try #require(r.json["id"] as? String)
+}
+
 /// Polls /readyz until the workers have loaded the default model.
 func waitReady(_ client: some TestClientProtocol) async throws {
     for _ in 0..<600 {

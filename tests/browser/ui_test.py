@@ -49,6 +49,7 @@ UPSCALE_TIMEOUT_MS = 120_000
 IN_W, IN_H = 48, 40
 OUT_W, OUT_H = 2 * IN_W, 2 * IN_H
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+JOB_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
 class TestFailure(Exception):
@@ -287,8 +288,12 @@ def run_ui(base: str, chromium: str, tmp: Path, out_dir: Path, c: Checks) -> Non
             c.ok(True, f"#after-image shows a {OUT_W}x{OUT_H} image")
             page.unroute("**/v1/upscale")
 
-            rid = up_req.headers.get("x-request-id", "")
-            c.ok(REQUEST_ID_RE.match(rid) is not None, f"the upscale request carries X-Request-Id ({rid})")
+            c.ok(REQUEST_ID_RE.match(up_req.headers.get("x-request-id", "")) is not None,
+                 "the upscale request carries an X-Request-Id (for logs)")
+            rid = up_req.headers.get("x-enhance-job-id", "")
+            reserves = [r for r in requests if r.method == "POST" and r.url.endswith("/v1/jobs/reserve")]
+            c.ok(JOB_ID_RE.match(rid) is not None and len(reserves) >= 1,
+                 f"the page reserved a job id from the server and sent it as X-Enhance-Job-Id ({rid})")
             post = up_req.post_data_buffer or b""
             c.ok(b'name="image"' in post and b'name="scale"' in post and b'name="format"' in post
                  and b'name="model"' in post, "the upscale is multipart with image, model, scale and format")

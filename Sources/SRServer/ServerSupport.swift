@@ -1,0 +1,82 @@
+import Foundation
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOHTTP1
+import SRImageIO
+
+extension HTTPField.Name {
+    /// The job an upscale belongs to: sent by a client with an id from `POST /v1/jobs/reserve`, returned on every
+    /// upscale response.
+    static let xEnhanceJobID = Self("X-Enhance-Job-Id")!
+    /// Something the client should know about a successful upscale (e.g. frames left out).
+    static let xEnhanceWarning = Self("X-Enhance-Warning")!
+}
+
+/// Runs blocking work (header parsing) on a global dispatch queue, never on a NIO event loop or Swift's cooperative
+/// pool. How many run at once is bounded by the server's admission limit.
+enum OffLoop {
+    static func run<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
+        let result: Result<T, E> = await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async {
+                continuation.resume(returning: Result { () throws(E) -> T in try body() })
+            }
+        }
+        return try result.get()
+    }
+}
+
+/// Errors while reading a request body that are the client's doing, not the server's: a client that hung up
+/// mid-upload (499, as nginx counts it: nobody reads the answer, but metrics and logs must not call it a server
+/// fault) or a malformed HTTP body such as a bad chunk size (400).
+enum ClientFault {
+    static let clientClosed = HTTPResponse.Status(code: 499, reasonPhrase: "Client Closed Request")
+
+    /// A body shorter than its Content-Length.
+    struct ShortBody: Error, CustomStringConvertible {
+        let declared: Int, received: Int
+        var description: String { "the body ended after \(received) of the \(declared) bytes its Content-Length announced" }
+    }
+
+    static func classify(_ error: any Error, channel: (any Channel)?) -> APIError {
+        // The decoder's "stream ended at an unexpected time" is the connection closing inside a request.
+        let hungUp = (error as? HTTPParserError) == .invalidEOFState || error is ChannelError || error is IOError
+            || channel.map(ConnectionWatch.isClosed) == true
+        if hungUp {
+            return APIError(clientClosed, "client_closed", "the client closed the connection before the upload was complete")
+        }
+        if error is HTTPParserError {
+            return APIError(.badRequest, "bad_request", "the request body is malformed HTTP: \(error)")
+        }
+        return APIError(.badRequest, "bad_request", "the request body could not be read: \(error)")
+    }
+}
+
+/// A server's own folder for request outputs inside the temporary directory: `enhance-serve-HOST-PID`. At start,
+/// the folders of this host's servers that are gone (killed with SIGKILL, out of memory) are removed.
+struct ScratchDirectory: Sendable {
+    let path: String
+
+    init(parent: String, logger: Logger) {
+        let fm = FileManager.default
+        let prefix = "enhance-serve-\(PartialFiles.host)-"
+        var removed = 0
+        for entry in (try? fm.contentsOfDirectory(atPath: parent)) ?? [] where entry.hasPrefix(prefix) {
+            guard let pid = Int32(entry.dropFirst(prefix.count)), !PartialFiles.isAlive(pid) else { continue }
+            if (try? fm.removeItem(atPath: (parent as NSString).appendingPathComponent(entry))) != nil { removed += 1 }
+        }
+        if removed > 0 { logger.info("removed the scratch folders of servers that are gone", metadata: ["count": "\(removed)"]) }
+        path = (parent as NSString).appendingPathComponent("\(prefix)\(getpid())")
+        try? fm.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                attributes: [.posixPermissions: 0o700])
+    }
+
+    /// A path for one output in the folder (recreated if something removed it).
+    func file(_ name: String) -> String {
+        if !FileManager.default.fileExists(atPath: path) {
+            try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                     attributes: [.posixPermissions: 0o700])
+        }
+        return (path as NSString).appendingPathComponent(name)
+    }
+}
