@@ -50,13 +50,13 @@ public final class Engine: Sendable {
             return entry.model
         }
         if let cached {
-            evict()
+            trimLoadedModels()
             return cached
         }
         let resolved = try store.resolve(idOrPath)
         let loaded = try LoadedModel.load(resolved, backend: backend)
         models.withLock { $0.append((idOrPath, loaded)) }
-        evict()
+        trimLoadedModels()
         return loaded
     }
 
@@ -64,8 +64,9 @@ public final class Engine: Sendable {
     public var loadedModels: [String] { models.withLock { $0.map(\.key) } }
 
     /// Unloads least recently used models while they hold more than `modelMemory` together (a run that still
-    /// holds one finishes with it; its memory goes when the run lets go).
-    private func evict() {
+    /// holds one finishes with it; its memory goes when the run lets go). Runs on every `model(_:)`; a server also
+    /// calls it after each job, once the model it ran has compiled its executables.
+    public func trimLoadedModels() {
         guard let budget = modelMemory else { return }
         models.withLock { list in
             while list.count > 1, list.reduce(0, { $0 + $1.model.residentBytes }) > budget {

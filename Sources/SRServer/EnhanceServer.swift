@@ -21,7 +21,6 @@ public final class EnhanceServer: Sendable {
     let logger: Logger
     let swaggerUI: String?
     private let draining = Mutex(false)
-    private let loadedModels = Mutex<Set<String>>([])
     /// Upscale requests between arrival and answer; at most `workers + queueLimit` (each may hold an upload of up
     /// to `maxBodyBytes`), one more gets `429` before its body is read.
     private let admitted = Mutex(0)
@@ -52,8 +51,6 @@ public final class EnhanceServer: Sendable {
 
     /// Whether the Swagger UI assets were found (else `/` answers 404 with how to install them).
     public var swaggerUIAvailable: Bool { swaggerUI != nil }
-
-    func markLoaded(_ id: String) { loadedModels.withLock { _ = $0.insert(id) } }
 
     var isDraining: Bool { draining.withLock { $0 } || queue.isDraining }
 
@@ -194,7 +191,7 @@ public final class EnhanceServer: Sendable {
         return [
             "id": entry.id, "name": entry.name, "description": entry.description, "architecture": entry.architecture,
             "scale": entry.scale, "license": entry.licence, "source": entry.upstream, "installed": installed,
-            "loaded": loadedModels.withLock { $0.contains(entry.id) } || (entry.id == catalog.defaultID && queue.isReady),
+            "loaded": queue.loadedModels.contains(catalog.source(entry.id)),
         ]
     }
 
@@ -364,7 +361,6 @@ public final class EnhanceServer: Sendable {
                     jobs.update(id, .running, progress: 0)
                     let decoded = try ImageIO.decode(data: image, maxPixels: maxPixels)
                     let model = try ticket.engine.model(source)
-                    self.markLoaded(parameters.model)
                     let options = UpscaleOptions(
                         maxMemory: maxMemory, tileSize: parameters.tile, outputSize: parameters.outputSize,
                         alpha: parameters.alpha, tta: parameters.tta, cancellation: cancellation,

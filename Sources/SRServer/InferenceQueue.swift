@@ -45,6 +45,8 @@ public final class InferenceQueue: Sendable, Service {
         var stopped = false
         /// Mean seconds per finished job (exponentially weighted), for Retry-After.
         var meanSeconds = 5.0
+        /// The models each worker's engine holds (they leave, least recently used first, under the memory budget).
+        var loaded: [Int: [String]] = [:]
     }
 
     public let workers: Int
@@ -78,6 +80,8 @@ public final class InferenceQueue: Sendable, Service {
     public var isDraining: Bool { state.withLock { $0.draining } }
     public var waiting: Int { state.withLock { $0.pending.count } }
     public var running: Int { state.withLock { $0.running } }
+    /// The models (ids or weight-file paths) loaded in at least one worker.
+    public var loadedModels: Set<String> { state.withLock { Set($0.loaded.values.joined()) } }
 
     /// How many jobs are ahead of `id` (0: next), or nil when it is not waiting.
     public func position(of id: String) -> Int? {
@@ -177,7 +181,11 @@ public final class InferenceQueue: Sendable, Service {
                 _ = try engine.tileSize(for: model, height: 64, width: 64, options: UpscaleOptions(maxMemory: maxMemory))
                 log.info("model loaded", metadata: ["model": "\(id)", "seconds": "\((ContinuousClock.now - start).seconds)"])
             }
-            state.withLock { $0.readyWorkers += 1 }
+            let loaded = engine.loadedModels
+            state.withLock {
+                $0.readyWorkers += 1
+                $0.loaded[index] = loaded
+            }
         } catch {
             log.error("cannot load the default model; this worker stays down", metadata: ["error": "\(error)"])
             state.withLock { $0.failedWorkers += 1 }
@@ -198,8 +206,11 @@ public final class InferenceQueue: Sendable, Service {
             let start = ContinuousClock.now
             job.work(Ticket(engine: engine, worker: index))
             let seconds = (ContinuousClock.now - start).seconds
+            engine.trimLoadedModels()
+            let loaded = engine.loadedModels
             state.withLock { s in
                 s.running -= 1
+                s.loaded[index] = loaded
                 s.meanSeconds = 0.8 * s.meanSeconds + 0.2 * seconds
             }
             metrics?.runningJobs(running)

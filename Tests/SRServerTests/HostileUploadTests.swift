@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import SREngine
 import SRServer
 import Synchronization
 import Testing
@@ -119,6 +120,26 @@ struct HostileUploadTests {
             #expect(!exposition.contains(#"status="500""#), "\(counts)")
             #expect(exposition.contains(#"enhance_http_requests_total{route="/v1/upscale",method="POST",status="499"} 2"#), "\(counts)")
             #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
+        }
+    }
+
+    @Test("every model a client names does not stay loaded: beyond --max-memory the least recently used leaves")
+    func modelsLeaveUnderBudget() async throws {
+        let other = "span-x2"
+        guard ModelStore().isInstalled(other) else { throw ModelsMissing(ids: [other], directory: ModelStore().directory) }
+        // A budget below what two models hold (these two small ones hold a few MB each).
+        let server = try makeServer { $0.maxMemory = 1 << 20 }
+        try await server.application().test(.router) { client in
+            try await waitReady(client)
+            func loaded(_ id: String) async throws -> Bool? {
+                try await call(client, .get, "/v1/models/\(id)").json["loaded"] as? Bool
+            }
+            #expect(try await loaded(testModel) == true)
+            #expect(try await loaded(other) == false)
+            let r = try await call(client, .post, "/v1/upscale?model=\(other)", headers: [.contentType: "image/png"], body: try png())
+            #expect(r.status == .ok)
+            #expect(try await loaded(other) == true)
+            #expect(try await loaded(testModel) == false)
         }
     }
 
