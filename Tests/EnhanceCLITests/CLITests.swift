@@ -9,14 +9,17 @@ struct CLIResult {
     var stderr: String
 }
 
-func enhance(_ arguments: [String], environment: [String: String] = [:]) throws -> CLIResult {
+/// The built `enhance` executable (beside the test bundle).
+func enhanceExecutable() -> URL {
     let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    var binary = products.appendingPathComponent("enhance")
-    if !FileManager.default.fileExists(atPath: binary.path) {
-        binary = products.deletingLastPathComponent().appendingPathComponent("enhance")
-    }
+    let binary = products.appendingPathComponent("enhance")
+    return FileManager.default.fileExists(atPath: binary.path) ? binary
+        : products.deletingLastPathComponent().appendingPathComponent("enhance")
+}
+
+func enhance(_ arguments: [String], environment: [String: String] = [:]) throws -> CLIResult {
     let process = Process()
-    process.executableURL = binary
+    process.executableURL = enhanceExecutable()
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let out = Pipe(), err = Pipe()

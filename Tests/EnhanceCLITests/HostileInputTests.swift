@@ -8,13 +8,8 @@ import Glibc
 /// Runs `enhance` like `enhance(_:)`, but gives up after `timeout` (a hang is a failure, not a stuck suite).
 func enhance(_ arguments: [String], timeout: Duration, environment: [String: String] = [:])
     throws -> (result: CLIResult, elapsed: Duration) {
-    let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    var binary = products.appendingPathComponent("enhance")
-    if !FileManager.default.fileExists(atPath: binary.path) {
-        binary = products.deletingLastPathComponent().appendingPathComponent("enhance")
-    }
     let process = Process()
-    process.executableURL = binary
+    process.executableURL = enhanceExecutable()
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let dir = try scratch()
