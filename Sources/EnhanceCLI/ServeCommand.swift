@@ -49,6 +49,10 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Seconds a request's work may take (queue wait included) before it is cancelled with 504.")
     var deadline: Double = 300
 
+    @Option(name: .customLong("upload-timeout"),
+            help: "Seconds a request's body may take to arrive; a slower upload is cut off (it held a queue slot meanwhile).")
+    var uploadTimeout: Double = 60
+
     @Option(help: ArgumentHelp("Allow browser calls from this origin (* for any); repeatable.", valueName: "origin"))
     var cors: [String] = []
 
@@ -67,6 +71,7 @@ struct ServeCommand: ParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard queue >= 0 else { throw ValidationError("--queue must be 0 or more") }
         guard deadline > 0 else { throw ValidationError("--deadline must be positive") }
+        guard uploadTimeout > 0 else { throw ValidationError("--upload-timeout must be positive") }
         guard drainDelay >= 0 else { throw ValidationError("--drain-delay must be 0 or more") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         _ = try serverConfiguration()
@@ -99,6 +104,7 @@ struct ServeCommand: ParsableCommand {
         }
         c.maxMemory = memory
         c.deadline = .milliseconds(Int64(deadline * 1000))
+        c.uploadTimeout = .milliseconds(Int64(uploadTimeout * 1000))
         c.corsOrigins = cors
         c.swaggerUIDirectory = swaggerUIDir
         c.drainDelay = .milliseconds(Int64(drainDelay * 1000))

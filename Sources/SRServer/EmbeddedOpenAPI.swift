@@ -1158,7 +1158,8 @@ enum EmbeddedOpenAPI {
               "unknown_job_id",
               "job_id_used",
               "too_many_jobs",
-              "client_closed"
+              "client_closed",
+              "upload_timeout"
             ]
           },
           "request_id": {

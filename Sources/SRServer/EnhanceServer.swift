@@ -288,11 +288,17 @@ public final class EnhanceServer: Sendable {
         defer { if !jobSettled { jobs.update(id, .failed) } }
 
         let upload: Upload
+        let watchdog = UploadWatchdog(channel: context.channel, timeout: configuration.uploadTimeout)
         do {
             upload = try await Upload.read(request, limit: configuration.maxBodyBytes, allowRaw: !max)
-        } catch let error as APIError {
-            throw error
+            watchdog.finish()
         } catch {
+            watchdog.finish()
+            if watchdog.fired {
+                throw APIError(.requestTimeout, "upload_timeout",
+                               "the request body did not arrive within \(Int(configuration.uploadTimeout.seconds)) s; the connection was closed")
+            }
+            if let error = error as? APIError { throw error }
             throw ClientFault.classify(error, channel: context.channel)
         }
         if let declared = request.headers[.contentLength].flatMap(Int.init), upload.bytesRead < declared {

@@ -25,6 +25,9 @@ public struct ServerConfiguration: Sendable {
     public var maxMemory = UpscaleOptions.defaultMaxMemory
     /// A request's work (queue wait + upscale + encode) is cancelled after this long and answered `504`.
     public var deadline: Duration = .seconds(300)
+    /// A request body must have arrived this long after the request started, else the connection is closed (a
+    /// slow or stalled client holds one of the `workers + queueLimit` admission slots while it uploads).
+    public var uploadTimeout: Duration = .seconds(60)
     /// Origins allowed to call the API from a browser (`*` for any); empty: no CORS headers.
     public var corsOrigins: [String] = []
     /// Where the Swagger UI assets are; nil: the standard places (see `SwaggerUI.searchPaths`).

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import SRImageIO
+import Synchronization
 
 extension HTTPField.Name {
     /// The job an upscale belongs to: sent by a client with an id from `POST /v1/jobs/reserve`, returned on every
@@ -78,5 +79,38 @@ struct ScratchDirectory: Sendable {
                                                      attributes: [.posixPermissions: 0o700])
         }
         return (path as NSString).appendingPathComponent(name)
+    }
+}
+
+/// Cuts off an upload that takes longer than its time: closes the connection (the body stream then ends with an
+/// error), so a slow or stalled client cannot hold an admission slot for longer than `timeout`.
+final class UploadWatchdog: Sendable {
+    private let state = Mutex<(done: Bool, fired: Bool)>((false, false))
+    private let timer = Mutex<Task<Void, Never>?>(nil)
+
+    init(channel: (any Channel)?, timeout: Duration) {
+        let task = Task { [weak self] in
+            do { try await Task.sleep(for: timeout) } catch { return }
+            guard let self, self.fire() else { return }
+            channel?.close(promise: nil)
+        }
+        timer.withLock { $0 = task }
+    }
+
+    /// The body arrived in time: the watchdog stands down.
+    func finish() {
+        state.withLock { $0.done = true }
+        timer.withLock { $0?.cancel() }
+    }
+
+    /// Whether the time ran out before the body arrived.
+    var fired: Bool { state.withLock { $0.fired } }
+
+    private func fire() -> Bool {
+        state.withLock { s in
+            if s.done { return false }
+            s.fired = true
+            return true
+        }
     }
 }

@@ -123,6 +123,36 @@ struct HostileUploadTests {
         }
     }
 
+    @Test("a stalled or dripping upload is cut off after --upload-timeout and its admission slot comes back")
+    func slowUploads() async throws {
+        let server = try makeServer { $0.uploadTimeout = .seconds(1) }
+        try await server.application().test(.live) { client in
+            try await waitReady(client)
+            let port = try #require(client.port)
+            let image = try png()
+            let started = ContinuousClock.now
+            let closed = try await blocking { () -> Bool in
+                let c = try RawConnection(port: port)
+                c.send(Array(("POST /v1/upscale HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n" +
+                              "Content-Length: \(image.count)\r\n\r\n").utf8) + Array(image.prefix(10)))
+                // Drip a byte every 100 ms until the server closes the connection (or 10 s pass).
+                for i in 10..<image.count {
+                    if ContinuousClock.now - started > .seconds(10) { return false }
+                    var byte = image[i]
+                    if Glibc.send(c.fd, &byte, 1, Int32(MSG_NOSIGNAL)) <= 0 { return true }
+                    usleep(100_000)
+                }
+                return false
+            }
+            #expect(closed, "the server never closed the dripping upload")
+            #expect(ContinuousClock.now - started < .seconds(5))
+            let next = try await call(client, .post, "/v1/upscale", headers: [.contentType: "image/png"], body: image)
+            #expect(next.status == .ok)
+            let exposition = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(exposition.contains(#"status="408""#))
+        }
+    }
+
     @Test("every model a client names does not stay loaded: beyond --max-memory the least recently used leaves")
     func modelsLeaveUnderBudget() async throws {
         let other = "span-x2"
