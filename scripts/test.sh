@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything (apt packages, all 27 models, Swagger UI assets), builds and runs the whole test suite:
-# the Swift tests, then the live server checks (load test, OpenAPI fuzzing with Schemathesis, the web page in
+# the Swift tests, then a short libFuzzer run of every parser, the live server checks (a load test with hostile
+# uploads mixed in, OpenAPI fuzzing with Schemathesis, the web page in
 # headless Chromium), the offline validation of the Kubernetes manifests and a build + smoke test of the container
-# image with podman (about 15 minutes cold, most of it the release build). With arguments, only `swift test ARGS` runs after the build.
+# image with podman (about 30 minutes cold: the release build, the instrumented fuzz build, 5 minutes of fuzzing). With arguments, only `swift test ARGS` runs after the build.
 #
 #   scripts/test.sh [SWIFT_TEST_ARGS...]
 set -euo pipefail
@@ -15,8 +16,11 @@ swift build --build-tests
 swift test --skip-build "$@"
 [ $# -gt 0 ] && exit 0
 
-echo "== load test: 200 requests, 16 at once, on loopback"
-python3 scripts/load_test.py --enhance .build/debug/enhance --requests 200 --concurrency 16
+echo "== fuzzing: every parser for 60 s (scripts/fuzz.sh; long runs: docs/security.md)"
+bash scripts/fuzz.sh --time 60
+
+echo "== load test: 200 requests, 16 at once, on loopback, with hostile uploads and slow clients mixed in"
+python3 scripts/load_test.py --enhance .build/debug/enhance --requests 200 --concurrency 16 --hostile
 
 echo "== OpenAPI conformance: Schemathesis against a live server"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -14,14 +14,19 @@ extension HTTPField.Name {
     static let xEnhanceWarning = Self("X-Enhance-Warning")!
 }
 
-/// Runs blocking work (header parsing) on a global dispatch queue, never on a NIO event loop or Swift's cooperative
-/// pool. How many run at once is bounded by the server's admission limit.
+/// Runs blocking work (multipart parsing, image headers) on an OS thread of its own: never on a NIO event loop, and
+/// never on a dispatch queue either, because on Linux Swift's cooperative executor runs on libdispatch's worker
+/// threads, whose number follows the cores: two 40 MB forms parsed on `DispatchQueue.global()` left no thread to
+/// answer `/healthz` for 30 s on a 2-core machine. A thread per call is cheap next to the work, and the calls in
+/// flight are bounded by the server's admission limit (`workers + queue`).
 enum OffLoop {
     static func run<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
         let result: Result<T, E> = await withCheckedContinuation { continuation in
-            DispatchQueue.global(qos: .userInitiated).async {
+            let thread = Thread {
                 continuation.resume(returning: Result { () throws(E) -> T in try body() })
             }
+            thread.name = "enhance-parse"
+            thread.start()
         }
         return try result.get()
     }

@@ -22,7 +22,7 @@ struct Upload: Sendable {
     /// `allowRaw`: a non-multipart image body is accepted (v1); MAX's route takes multipart only.
     ///
     /// The body is only gathered here (the chunks as they come, nothing else on Swift's cooperative threads); a
-    /// multipart form is parsed afterwards on a dispatch thread (`OffLoop`): MultipartKit's parser walks the body a
+    /// multipart form is parsed afterwards on a thread of its own (`OffLoop`): MultipartKit's parser walks the body a
     /// byte at a time, and two 40 MB forms parsed on the two cooperative threads of a 2-core machine left nothing to
     /// answer `/healthz` for seconds.
     static func read(_ request: Request, limit: Int, allowRaw: Bool) async throws -> Upload {
