@@ -42,14 +42,13 @@ final class DNNLExecutable: Executable {
         }
     }
 
-    func run(inputs tensors: [Tensor]) throws -> [Tensor] {
+    func run(inputs tensors: [Tensor], shouldStop: (() -> Bool)?) throws -> [Tensor] {
         try validate(tensors)
         for (tensor, memory) in zip(tensors, inputs) {
             let dst = try dataPointer(memory).assumingMemoryBound(to: Float.self)
             tensor.data.withUnsafeBufferPointer { dst.update(from: $0.baseAddress!, count: tensor.count) }
         }
         let stream = DNNLContext.shared.stream
-        let shouldStop = RunInterruption.shouldStop
         for action in actions {
             if let shouldStop, shouldStop() { throw BackendError.interrupted }
             switch action {

@@ -28,12 +28,11 @@ final class ReferenceExecutable: Executable {
         self.outputShapes = graph.outputs.map { shapes[$0] }
     }
 
-    func run(inputs: [Tensor]) throws -> [Tensor] {
+    func run(inputs: [Tensor], shouldStop: (() -> Bool)?) throws -> [Tensor] {
         try validate(inputs)
         var uses = graph.useCounts()
         var values = [Tensor?](repeating: nil, count: graph.nodes.count)
         var nextInput = 0
-        let shouldStop = RunInterruption.shouldStop
         for (id, node) in graph.nodes.enumerated() {
             if let shouldStop, shouldStop() { throw BackendError.interrupted }
             if case .input = node.op {

@@ -22,11 +22,16 @@ public protocol Executable: AnyObject {
     var outputShapes: [Shape] { get }
     /// Bytes of activation memory this executable holds while alive (0 when unknown).
     var workspaceBytes: Int { get }
-    /// Runs the graph on one tensor per input (NCHW) and returns every graph output.
-    func run(inputs: [Tensor]) throws -> [Tensor]
+    /// Runs the graph on one tensor per input (NCHW) and returns every graph output. `shouldStop` is asked before
+    /// every op: once it says stop, the run throws `BackendError.interrupted` (a deadline or a client that hung up
+    /// then ends the run within one op instead of one whole pass).
+    func run(inputs: [Tensor], shouldStop: (() -> Bool)?) throws -> [Tensor]
 }
 
 extension Executable {
+    /// Runs the graph to the end.
+    public func run(inputs: [Tensor]) throws -> [Tensor] { try run(inputs: inputs, shouldStop: nil) }
+
     public var inputShape: Shape { inputShapes[0] }
     public var outputShape: Shape { outputShapes[0] }
 
@@ -44,17 +49,9 @@ extension Executable {
     }
 }
 
-/// Stops a running graph between two ops: executables read `shouldStop` once when a run starts (bound with
-/// `RunInterruption.$shouldStop.withValue(...)` around the run, on the thread that runs it) and ask it before every
-/// op, throwing `BackendError.interrupted` when it says so. A deadline or a client that hung up then ends the run
-/// within one op instead of one whole pass.
-public enum RunInterruption {
-    @TaskLocal public static var shouldStop: (@Sendable () -> Bool)?
-}
-
 public enum BackendError: Error, CustomStringConvertible {
     case unsupported(backend: String, node: String, op: String)
-    /// `RunInterruption.shouldStop` said stop.
+    /// The run's `shouldStop` said stop.
     case interrupted
     case inputShape(expected: Shape, actual: Shape)
     case inputCount(expected: Int, actual: Int)

@@ -174,15 +174,12 @@ public final class LoadedModel: Sendable {
     /// then its tail band by band. `cancellation` is asked between ops: once raised, the run stops at the next op
     /// and this throws `EngineError.cancelled`.
     func run(_ variant: Variant, inputs: [Tensor], cancellation: Cancellation? = nil) throws -> [Tensor] {
-        var shouldStop: (@Sendable () -> Bool)?
-        if let cancellation { shouldStop = { cancellation.isCancelled } }
+        let shouldStop: (() -> Bool)? = cancellation.map { c in { c.isCancelled } }
         do {
-            return try RunInterruption.$shouldStop.withValue(shouldStop) { () throws -> [Tensor] in
-                if case .model(let shape) = variant, let plan = bandPlan(for: shape) {
-                    return [try runBanded(inputs[0], plan)]
-                }
-                return try executable(variant).run(inputs: inputs)
+            if case .model(let shape) = variant, let plan = bandPlan(for: shape) {
+                return [try runBanded(inputs[0], plan, shouldStop: shouldStop)]
             }
+            return try executable(variant).run(inputs: inputs, shouldStop: shouldStop)
         } catch BackendError.interrupted {
             throw EngineError.cancelled
         }
@@ -220,10 +217,10 @@ public final class LoadedModel: Sendable {
     }
 
     /// The head once, then the tail on each band window.
-    func runBanded(_ input: Tensor, _ plan: BandPlan) throws -> Tensor {
-        let value = try executable(.head(input.shape)).run(inputs: [input])[0]
+    func runBanded(_ input: Tensor, _ plan: BandPlan, shouldStop: (() -> Bool)? = nil) throws -> Tensor {
+        let value = try executable(.head(input.shape)).run(inputs: [input], shouldStop: shouldStop)[0]
         let tail = try executable(.tail(plan.tailShape))
-        return try plan.split.run(value: value, bands: plan.bands) { try tail.run(inputs: [$0])[0] }
+        return try plan.split.run(value: value, bands: plan.bands) { try tail.run(inputs: [$0], shouldStop: shouldStop)[0] }
     }
 
     /// Activation bytes per pixel, measured once by compiling 96x96 probes: of the whole graph (unbanded models),
