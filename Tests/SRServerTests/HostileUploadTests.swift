@@ -63,7 +63,8 @@ struct HostileUploadTests {
         }
         let latencies = try await blocking { () throws -> [Duration] in
             var seen: [Duration] = []
-            while statuses.all.count < 4 {
+            // Probe while the uploads are in flight, and at least 20 times.
+            while statuses.all.count < 4 || seen.count < 20 {
                 let start = ContinuousClock.now
                 let h = try RawConnection.request(port: port, method: "GET", path: "/healthz")
                 #expect(h.status == 200)
@@ -73,7 +74,7 @@ struct HostileUploadTests {
             return seen
         }
         #expect(statuses.all.allSatisfy { $0 == 415 || $0 == 429 }, "\(statuses.all)")
-        #expect(latencies.count >= 1)
+        #expect(latencies.count >= 20)
         // Other suites run models beside this one on the same cores: the median is held to 100 ms and any freeze
         // (the old one lasted 10-18 s) to a second; the load test (scripts/load_test.py) holds every answer to 100 ms.
         let sorted = latencies.sorted()
