@@ -16,10 +16,9 @@ public struct EnhanceCommand: ParsableCommand {
     /// Parses `arguments`, runs the command and exits. Help goes to stdout in full; every error is one line on
     /// stderr ("Error: ..."; for a bad argument, with a pointer to the command's `--help`) and a non-zero status.
     public static func runFromCommandLine(_ arguments: [String] = Array(CommandLine.arguments.dropFirst())) -> Never {
-        var command: (any ParsableCommand)?
         do {
-            command = try parseAsRoot(arguments)
-            try command!.run()
+            var command = try parseAsRoot(arguments)
+            try command.run()
             Foundation.exit(0)
         } catch {
             let code = exitCode(for: error)
@@ -27,14 +26,14 @@ public struct EnhanceCommand: ParsableCommand {
                 print(fullMessage(for: error))
                 Foundation.exit(0)
             }
-            let message = Self.oneLine(error, parsed: command, arguments: arguments)
+            let message = Self.oneLine(error, arguments: arguments)
             if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
             Foundation.exit(code.rawValue)
         }
     }
 
     /// The error as one line; argument errors name the (sub)command whose `--help` explains the options.
-    static func oneLine(_ error: any Error, parsed: (any ParsableCommand)?, arguments: [String]) -> String {
+    static func oneLine(_ error: any Error, arguments: [String]) -> String {
         let text = message(for: error)
             .split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }.joined(separator: "; ")

@@ -36,9 +36,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Numeric precision of the model: fp32 or bf16.")
     var precision: Precision = .fp32
 
-    @Flag(name: .customLong("allow-all-loaders"),
-          help: "Also read image formats outside PNG/JPEG/WebP/TIFF/GIF/AVIF/HEIC (BMP, PPM, ...) through libvips' other loaders; only for files you trust.")
-    var allowAllLoaders = false
+    @OptionGroup var loaders: LoaderOptions
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
@@ -62,7 +60,7 @@ struct EvalCommand: ParsableCommand {
     }
 
     func run() throws {
-        if allowAllLoaders { ImageIO.loadersRestricted = false }
+        loaders.apply()
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: hr, isDirectory: &isDir), isDir.boolValue else {
             throw ValidationError("--hr '\(hr)' is not a folder")

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import SRBackendDNNL
-import SRImageIO
 import SRModels
 import SRTrain
 import SRTrainData
@@ -83,9 +82,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Worker threads for oneDNN (default: all cores).")
     var threads: Int?
 
-    @Flag(name: .customLong("allow-all-loaders"),
-          help: "Also read image formats outside PNG/JPEG/WebP/TIFF/GIF/AVIF/HEIC (BMP, PPM, ...) through libvips' other loaders; only for files you trust.")
-    var allowAllLoaders = false
+    @OptionGroup var loaders: LoaderOptions
 
     @Flag(help: "Continue from OUT/checkpoint.safetensors (OUT/checkpoint-gan.safetensors in phase gan).")
     var resume = false
@@ -139,7 +136,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        if allowAllLoaders { ImageIO.loadersRestricted = false }
+        loaders.apply()
         if let threads { DNNLBackend.setThreads(threads) }
         var dataset = try PairedDataset(folder: data, scale: scale, minimumSide: patch)
         let validation = dataset.holdOut(holdOut)

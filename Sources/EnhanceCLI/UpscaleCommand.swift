@@ -51,9 +51,7 @@ struct UpscaleCommand: ParsableCommand {
                                valueName: "url"))
     var server: String?
 
-    @Flag(name: .customLong("allow-all-loaders"), help: ArgumentHelp(
-        "Also read formats outside the documented ones (PDF, SVG, BMP, JPEG 2000, ... through libvips' other loaders); only for files you trust."))
-    var allowAllLoaders = false
+    @OptionGroup var loaders: LoaderOptions
 
     @Flag(name: .shortAndLong, help: "Print nothing but errors.")
     var quiet = false
@@ -74,7 +72,7 @@ struct UpscaleCommand: ParsableCommand {
     }
 
     func run() throws {
-        if allowAllLoaders { ImageIO.loadersRestricted = false }
+        loaders.apply()
         if let server { return try runRemote(server) }
         if isBatch { return try runBatch() }
         let start = Date()

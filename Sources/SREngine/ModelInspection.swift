@@ -251,17 +251,17 @@ extension Graph {
     /// Element counts of each node's parameter tensors (weights, biases, PReLU slopes, constants; 0 for a missing bias).
     var parameterSizes: [[Int]] {
         nodes.map { node in
-        switch node.op {
-        case .conv2d(let p):
-            var sizes = [p.weight.count, p.bias?.count ?? 0]
-            if case .prelu(let s)? = p.activation { sizes.append(s.count) }
-            return sizes
-        case .deconv2d(let p): return [p.weight.count, p.bias?.count ?? 0]
-        case .linear(let l): return [l.weight.count, l.bias?.count ?? 0]
-        case .activation(.prelu(let s)): return [s.count]
-        case .constant(let t): return [t.count]
-        default: return []
-        }
+            switch node.op {
+            case .conv2d(let p):
+                var sizes = [p.weight.count, p.bias?.count ?? 0]
+                if case .prelu(let s)? = p.activation { sizes.append(s.count) }
+                return sizes
+            case .deconv2d(let p): return [p.weight.count, p.bias?.count ?? 0]
+            case .linear(let l): return [l.weight.count, l.bias?.count ?? 0]
+            case .activation(.prelu(let s)): return [s.count]
+            case .constant(let t): return [t.count]
+            default: return []
+            }
         }
     }
 }

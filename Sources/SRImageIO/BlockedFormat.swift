@@ -8,7 +8,7 @@ enum BlockedFormat {
         }
         func text(_ s: String, at offset: Int = 0) -> Bool { starts(Array(s.utf8), at: offset) }
         if text("%PDF") { return "PDF" }
-        if text("%!PS") || text("%!") { return "PostScript" }
+        if text("%!") { return "PostScript" }
         if starts([0xC5, 0xD0, 0xD3, 0xC6]) { return "EPS" }
         if text("BM") && head.count >= 14 { return "BMP" }
         if text("8BPS") { return "Photoshop PSD" }

@@ -25,17 +25,23 @@ public enum PartialFiles {
     @discardableResult
     public static func removeAbandoned(for path: String) -> Int {
         let directory = (path as NSString).deletingLastPathComponent
-        let name = (path as NSString).lastPathComponent
-        let prefix = ".\(name).\(host)-"
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory.isEmpty ? "." : directory)
-        else { return 0 }
-        var removed = 0
-        for entry in entries where entry.hasPrefix(prefix) && entry.contains(".partial") {
+        let prefix = ".\((path as NSString).lastPathComponent).\(host)-"
+        return removeOrphans(in: directory.isEmpty ? "." : directory) { entry in
+            guard entry.hasPrefix(prefix), entry.contains(".partial") else { return nil }
             let rest = entry.dropFirst(prefix.count)
-            guard let dash = rest.firstIndex(of: "-"), let pid = Int32(rest[..<dash]), !isAlive(pid) else { continue }
-            if (try? FileManager.default.removeItem(atPath: (directory.isEmpty ? "." : directory) + "/" + entry)) != nil {
-                removed += 1
-            }
+            return rest.firstIndex(of: "-").flatMap { Int32(rest[..<$0]) }
+        }
+    }
+
+    /// Removes the entries of `directory` (files or folders) whose owning process, as `owner` reads it from the
+    /// entry's name (nil: not such an entry), no longer exists on this host; returns how many.
+    @discardableResult
+    public static func removeOrphans(in directory: String, owner: (String) -> Int32?) -> Int {
+        let fm = FileManager.default
+        var removed = 0
+        for entry in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] {
+            guard let pid = owner(entry), !isAlive(pid) else { continue }
+            if (try? fm.removeItem(atPath: (directory as NSString).appendingPathComponent(entry))) != nil { removed += 1 }
         }
         return removed
     }

@@ -64,16 +64,13 @@ struct ScratchDirectory: Sendable {
     let path: String
 
     init(parent: String, logger: Logger) {
-        let fm = FileManager.default
         let prefix = "enhance-serve-\(PartialFiles.host)-"
-        var removed = 0
-        for entry in (try? fm.contentsOfDirectory(atPath: parent)) ?? [] where entry.hasPrefix(prefix) {
-            guard let pid = Int32(entry.dropFirst(prefix.count)), !PartialFiles.isAlive(pid) else { continue }
-            if (try? fm.removeItem(atPath: (parent as NSString).appendingPathComponent(entry))) != nil { removed += 1 }
+        let removed = PartialFiles.removeOrphans(in: parent) { entry in
+            entry.hasPrefix(prefix) ? Int32(entry.dropFirst(prefix.count)) : nil
         }
         if removed > 0 { logger.info("removed the scratch folders of servers that are gone", metadata: ["count": "\(removed)"]) }
         path = (parent as NSString).appendingPathComponent("\(prefix)\(getpid())")
-        try? fm.createDirectory(atPath: path, withIntermediateDirectories: true,
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
                                 attributes: [.posixPermissions: 0o700])
     }
 
