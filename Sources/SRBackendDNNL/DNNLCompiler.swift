@@ -17,6 +17,7 @@ enum PostOp {
         case .swish: self = .eltwise(dnnl_eltwise_swish, 1, 0)
         case .clip(let lo, let hi): self = .eltwise(dnnl_eltwise_clip, lo, hi)
         case .linear(let k, let b): self = .eltwise(dnnl_eltwise_linear, k, b)
+        case .gelu(let approximate): self = .eltwise(approximate ? dnnl_eltwise_gelu_tanh : dnnl_eltwise_gelu_erf, 0, 0)
         }
     }
 
@@ -68,6 +69,8 @@ struct DNNLCompiler {
     var definedBases: Set<Ref> = []
     /// Weights laid out by earlier executables of the same model.
     var weightCache: WeightCache?
+    /// The largest scratchpad a Winograd convolution may use; larger ones run direct (`CompileLimits`).
+    var scratchpadLimit = DNNLBackend.winogradScratchpadLimit
 
     init(graph: Graph, shapes: [Shape], algorithm: DNNLBackend.ConvolutionAlgorithm, precision: DNNLBackend.Precision = .fp32) {
         self.graph = graph
@@ -88,6 +91,8 @@ struct DNNLCompiler {
         var absorbedBy: [ValueID: ValueID] = [:]
         for (id, node) in graph.nodes.enumerated() {
             switch node.op {
+            case .linear(let l) where !DNNLCompiler.isImageLinear(l, input: shapes[node.inputs[0]]):
+                break   // a matrix product with its own activation post-op (`lowerLinearRows`)
             case .conv2d, .deconv2d, .linear:
                 let allowBinary: Bool = if case .linear = node.op { false } else { true }
                 let chain = planChain(head: id, uses: uses, consumers: consumers, allowBinary: allowBinary)
@@ -105,7 +110,8 @@ struct DNNLCompiler {
 
         var inputMemories: [Memory] = []
         for inputID in graph.inputs {
-            let m = define(.value(inputID), try MD.plain(shapes[inputID]))
+            // Host f32 (a bf16 input holds bf16-exact floats; readers reorder it to bf16 when they want it).
+            let m = define(.value(inputID), try MD.host(shapes[inputID]))
             md[inputID] = m.desc
             inputMemories.append(m)
         }
@@ -134,7 +140,13 @@ struct DNNLCompiler {
         defined.append([])
         var outputMemories: [Memory] = []
         for out in graph.outputs {
-            let m = try use(out, as: try MD.plain(shapes[out]))
+            // In the value's own element type first (a bf16 value computed in f32 is rounded here), then f32.
+            var m = try use(out, as: try MD.plain(shapes[out]))
+            if shapes[out].elementType != .f32 {
+                let (_, host) = newTemp(try MD.host(shapes[out]))
+                try reorder(from: m, to: host, name: "output(\(graph.nodes[out].name))")
+                m = host
+            }
             for (bound, ref) in bindings where bound === m { lastUse[ref] = Int.max }
             lastUse[.value(out)] = Int.max
             outputMemories.append(m)

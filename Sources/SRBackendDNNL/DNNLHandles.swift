@@ -127,6 +127,12 @@ final class PrimitiveAttributes {
         try check(dnnl_post_ops_append_prelu(postOps, perChannel ? 1 << 1 : 0), "dnnl_post_ops_append_prelu")
     }
 
+    /// Multiplies the primitive's result by `scale` (before post-ops).
+    func setOutputScale(_ scale: Float) throws {
+        var k = scale
+        try check(dnnl_primitive_attr_set_output_scales(handle, 1, 0, &k), "dnnl_primitive_attr_set_output_scales")
+    }
+
     /// Attaches the accumulated post-ops; call once, after the appends.
     func commit() throws {
         try check(dnnl_primitive_attr_set_post_ops(handle, postOps), "dnnl_primitive_attr_set_post_ops")
@@ -207,16 +213,38 @@ enum MD {
         return md
     }
 
-    static func plain(_ s: Shape) throws -> dnnl_memory_desc_t { try tagged(s.dims, dnnl_nchw) }
+    /// Row-major `dims` of any rank, in the value's element type.
+    static func plain(_ s: Shape) throws -> dnnl_memory_desc_t { try tagged(s.dims, plainTag(rank: s.rank), type(s.elementType)) }
+    /// Row-major f32: how graph inputs and outputs cross to the host.
+    static func host(_ s: Shape) throws -> dnnl_memory_desc_t { try tagged(s.dims, plainTag(rank: s.rank), dnnl_f32) }
+
+    /// The row-major format tag of a rank (`a` ... `abcdef`).
+    static func plainTag(rank: Int) -> dnnl_format_tag_t {
+        [dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd, dnnl_abcde, dnnl_abcdef][rank - 1]
+    }
+
+    static func type(_ t: ElementType) -> dnnl_data_type_t {
+        switch t {
+        case .f32: dnnl_f32
+        case .bf16: dnnl_bf16
+        }
+    }
+
+    /// Row-major strides of `dims`.
+    static func rowMajorStrides(_ dims: [Int]) -> [Int] {
+        var s = [Int](repeating: 1, count: dims.count)
+        for i in stride(from: dims.count - 2, through: 0, by: -1) { s[i] = s[i + 1] * dims[i + 1] }
+        return s
+    }
     static func any(_ s: Shape, _ type: dnnl_data_type_t = dnnl_f32) throws -> dnnl_memory_desc_t {
         try tagged(s.dims, dnnl_format_tag_any, type)
     }
 
     static func dataType(_ md: dnnl_memory_desc_t) -> dnnl_data_type_t { md.data_type }
 
-    static func strided(_ dims: [Int], strides: [Int]) throws -> dnnl_memory_desc_t {
+    static func strided(_ dims: [Int], strides: [Int], _ type: dnnl_data_type_t = dnnl_f32) throws -> dnnl_memory_desc_t {
         var md = dnnl_memory_desc_t()
-        try check(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), MD.dims(dims), dnnl_f32, MD.dims(strides)),
+        try check(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), MD.dims(dims), type, MD.dims(strides)),
                   "dnnl_memory_desc_init_by_strides")
         return md
     }

@@ -1,7 +1,7 @@
 extension Graph {
     /// Linear interpolation of the weights of two graphs of identical structure:
-    /// `(1 - t) * self + t * other` for every convolution, transposed convolution, linear layer, PReLU slope and
-    /// constant; every other op must be the same in both. Used to blend e.g. Real-CUGAN's denoise levels.
+    /// `(1 - t) * self + t * other` for every convolution, transposed convolution, linear layer, layer norm, PReLU
+    /// slope and constant; every other op must be the same in both. Used to blend e.g. Real-CUGAN's denoise levels.
     public func interpolated(with other: Graph, t: Float) throws(GraphError) -> Graph {
         guard nodes.count == other.nodes.count, outputs == other.outputs else {
             throw .shapeMismatch(node: "<graph>", op: "interpolate",
@@ -64,10 +64,26 @@ extension Graph {
                 op = .activation(mixed)
             case (.constant(let a), .constant(let b)):
                 op = .constant(try mix(a, b, n.name))
-            default:
+            case (.batchNorm(var a), .batchNorm(let b)):
+                a.gamma = try mix(a.gamma, b.gamma, n.name)
+                a.beta = try mix(a.beta, b.beta, n.name)
+                a.runningMean = try mix(a.runningMean, b.runningMean, n.name)
+                a.runningVar = try mix(a.runningVar, b.runningVar, n.name)
+                op = .batchNorm(a)
+            case (.layerNorm(var a), .layerNorm(let b)):
+                guard a.epsilon == b.epsilon else { throw .shapeMismatch(node: n.name, op: "interpolate", detail: "epsilons differ") }
+                a.gamma = try mix(a.gamma, b.gamma, n.name)
+                a.beta = try mix(a.beta, b.beta, n.name)
+                op = .layerNorm(a)
+            case (.input, _), (.constant, _), (.conv2d, _), (.deconv2d, _), (.linear, _), (.activation, _),
+                 (.batchNorm, _), (.layerNorm, _), (.binary, _), (.weightedSum, _), (.concat, _), (.crop, _),
+                 (.pixelShuffle, _), (.pixelUnshuffle, _), (.resize, _), (.pool, _), (.matmul, _), (.softmax, _),
+                 (.reshape, _), (.permute, _), (.roll, _), (.windowPartition, _), (.windowReverse, _), (.slice, _),
+                 (.convert, _):
+                // No weights (or the other graph's op differs in kind, which the guard above refuses): as is.
                 op = n.op
             }
-            out.nodes[i] = Node(op: op, inputs: n.inputs, name: n.name)
+            out.nodes[i] = Node(op: op, inputs: n.inputs, name: n.name, bindings: n.bindings)
         }
         return out
     }

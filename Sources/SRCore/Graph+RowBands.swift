@@ -88,7 +88,10 @@ public struct RowBandSplit: Sendable {
             case .conv2d(let c): needed = need[id] + c.padding.top
             case .resize(let r): needed = (need[id] + Int(r.scaleH) - 1) / Int(r.scaleH)
             case .pixelShuffle(let f, _): needed = (need[id] + f - 1) / f
-            default: needed = need[id]
+            case .input, .constant, .deconv2d, .activation, .binary, .weightedSum, .concat, .crop, .pixelUnshuffle,
+                 .pool, .batchNorm, .linear, .matmul, .layerNorm, .softmax, .reshape, .permute, .roll, .windowPartition,
+                 .windowReverse, .slice, .convert:
+                needed = need[id]   // only row-local ops reach the tail (`rowLocal`); these add no context
             }
             for i in node.inputs { need[i] = max(need[i], needed) }
         }
@@ -142,7 +145,10 @@ public struct RowBandSplit: Sendable {
         switch op {
         case .resize(let r): r.mode == .nearest && r.outputH == nil && r.outputW == nil && r.scaleH > 1
         case .pixelShuffle(let f, _): f > 1
-        default: false
+        case .input, .constant, .conv2d, .deconv2d, .activation, .binary, .weightedSum, .concat, .crop,
+             .pixelUnshuffle, .pool, .batchNorm, .linear, .matmul, .layerNorm, .softmax, .reshape, .permute, .roll,
+             .windowPartition, .windowReverse, .slice, .convert:
+            false
         }
     }
 
@@ -155,9 +161,12 @@ public struct RowBandSplit: Sendable {
         case .resize(let r):
             r.mode == .nearest && r.outputH == nil && r.outputW == nil && !r.alignCorners
                 && r.scaleH >= 1 && r.scaleH == r.scaleH.rounded()
-        case .pixelShuffle:
+        case .pixelShuffle, .convert:
             true
-        default:
+        // Whole-image ops (windows, attention, normalisation over features mixing rows) and shape changes are not
+        // row-local: a graph with one of them after its last upsampling is not banded.
+        case .input, .constant, .deconv2d, .crop, .pixelUnshuffle, .pool, .batchNorm, .linear, .matmul, .layerNorm, .softmax,
+             .reshape, .permute, .roll, .windowPartition, .windowReverse, .slice:
             false
         }
     }
@@ -166,7 +175,10 @@ public struct RowBandSplit: Sendable {
         switch op {
         case .resize(let r): Int(r.scaleH)
         case .pixelShuffle(let f, _): f
-        default: 1
+        case .input, .constant, .conv2d, .deconv2d, .activation, .binary, .weightedSum, .concat, .crop,
+             .pixelUnshuffle, .pool, .batchNorm, .linear, .matmul, .layerNorm, .softmax, .reshape, .permute, .roll,
+             .windowPartition, .windowReverse, .slice, .convert:
+            1
         }
     }
 }

@@ -20,8 +20,38 @@ public enum Op: Sendable {
     case pixelUnshuffle(factor: Int)
     case resize(Resize)
     case pool(Pool)
-    /// Fully connected layer over `[n, c, 1, 1]` (or flattened `c*h*w`) activations.
+    /// Fully connected layer: over each sample flattened (`[n, c, h, w] -> [n, out, 1, 1]`) or over the last axis of
+    /// any rank (tokens `[n, l, c] -> [n, l, out]`), as `Linear.input` says.
     case linear(Linear)
+    /// Matrix product over the last two axes, batched over the leading ones with NumPy broadcasting:
+    /// `[..., m, k] x [..., k, n] -> [..., m, n]` (`transposeB`: the second operand is `[..., n, k]`).
+    case matmul(MatMul)
+    /// Layer normalisation over the last axis with learned per-feature `gamma` and `beta` (PyTorch `LayerNorm`).
+    case layerNorm(LayerNorm)
+    /// Softmax along one axis (negative axes count from the end).
+    case softmax(axis: Int)
+    /// The same values with new dimensions (ONNX `Reshape`: `0` keeps the input's size at that index, one `-1` is
+    /// inferred).
+    case reshape(Reshape)
+    /// Axes reordered: output axis `i` is input axis `order[i]` (`torch.permute`).
+    case permute(Permute)
+    /// Cyclic shift along axes (`torch.roll`): the value at index `i` moves to `(i + shift) mod size`.
+    case roll(Roll)
+    /// Swin's window partition: `[n, h, w, c]` (nhwc) -> `[n * (h/s) * (w/s), s*s, c]` tokens, windows in row-major
+    /// order of their position, pixels in row-major order inside each window.
+    case windowPartition(size: Int)
+    /// The inverse of `windowPartition`: input 0 is the windows, input 1 any value whose shape is the `[n, h, w, c]`
+    /// image to rebuild (only its shape is read).
+    case windowReverse(size: Int)
+    /// The half-open range `start..<end` of one axis, every `step`-th element (rank-N; `crop` is the image form).
+    case slice(Slice)
+    /// Conversion to another element type (`bf16` rounds to nearest even).
+    case convert(ElementType)
+    /// PyTorch's `BatchNorm2d`: per channel `(x - mean) / sqrt(var + eps) * gamma + beta`. Inference (and a tape in
+    /// evaluation mode) uses the running statistics; a training tape normalises with the batch statistics and
+    /// updates the running ones (`momentum`). Inference builds fold it into the convolution before it; training
+    /// builds keep it as a node.
+    case batchNorm(BatchNorm)
 
     /// A short stable name for logs, errors and conformance reports.
     public var kind: String {
@@ -40,6 +70,17 @@ public enum Op: Sendable {
         case .resize(let r): "resize.\(r.mode)"
         case .pool(let p): "pool.\(p.kind)"
         case .linear: "linear"
+        case .batchNorm: "batchNorm"
+        case .matmul: "matmul"
+        case .layerNorm: "layerNorm"
+        case .softmax: "softmax"
+        case .reshape: "reshape"
+        case .permute: "permute"
+        case .roll: "roll"
+        case .windowPartition: "windowPartition"
+        case .windowReverse: "windowReverse"
+        case .slice: "slice"
+        case .convert(let t): "convert.\(t)"
         }
     }
 }
@@ -56,6 +97,9 @@ public enum Activation: Sendable, Equatable {
     case clip(min: Float, max: Float)
     /// `scale * x + shift`; scalar arithmetic (x*k, x+k, k-x) is lowered to this.
     case linear(scale: Float, shift: Float)
+    /// Gaussian error linear unit: `x * Φ(x)` with the exact error function, or PyTorch's tanh approximation
+    /// (`approximate = "tanh"`).
+    case gelu(approximate: Bool)
 
     public var kind: String {
         switch self {
@@ -66,6 +110,7 @@ public enum Activation: Sendable, Equatable {
         case .swish: "swish"
         case .clip: "clip"
         case .linear: "linear"
+        case .gelu(let approximate): approximate ? "gelu.tanh" : "gelu"
         }
     }
 
@@ -82,6 +127,12 @@ public enum Activation: Sendable, Equatable {
         case .swish: return x / (1 + expf(-x))
         case .clip(let lo, let hi): return min(max(x, lo), hi)
         case .linear(let scale, let shift): return scale * x + shift
+        case .gelu(let approximate):
+            if approximate {
+                let k: Float = 0.7978845608028654   // sqrt(2 / pi)
+                return 0.5 * x * (1 + tanhf(k * (x + 0.044715 * x * x * x)))
+            }
+            return 0.5 * x * (1 + erff(x * 0.7071067811865476))
         }
     }
 }
@@ -258,18 +309,61 @@ public struct Pool: Sendable, Equatable {
 
 /// Fully connected layer: `weight` is `[outFeatures, inFeatures]`.
 public struct Linear: Sendable {
+    /// What the layer reads.
+    public enum Input: Sendable, Equatable {
+        /// Each sample flattened: `[n, c, h, w] -> [n, out, 1, 1]` (classifier heads).
+        case flattened
+        /// The last axis of any rank: `[..., in] -> [..., out]` (tokens, channels-last images).
+        case lastAxis
+    }
+
     public var weight: Tensor
     public var bias: [Float]?
     public var activation: Activation?
+    public var input: Input
 
-    public init(weight: Tensor, bias: [Float]?, activation: Activation? = nil) {
+    public init(weight: Tensor, bias: [Float]?, activation: Activation? = nil, input: Input = .flattened) {
         self.weight = weight
         self.bias = bias
         self.activation = activation
+        self.input = input
     }
 
     public var outFeatures: Int { weight.dims[0] }
     public var inFeatures: Int { weight.dims[1] }
+}
+
+/// `BatchNorm2d` parameters and running statistics (one value per channel each).
+public struct BatchNorm: Sendable, Equatable {
+    public var gamma: [Float]
+    public var beta: [Float]
+    public var runningMean: [Float]
+    public var runningVar: [Float]
+    public var epsilon: Float
+    /// Weight of the batch statistics in the running-statistics update of a training step (PyTorch's 0.1).
+    public var momentum: Float
+
+    public init(gamma: [Float], beta: [Float], runningMean: [Float], runningVar: [Float], epsilon: Float = 1e-5,
+                momentum: Float = 0.1) {
+        self.gamma = gamma
+        self.beta = beta
+        self.runningMean = runningMean
+        self.runningVar = runningVar
+        self.epsilon = epsilon
+        self.momentum = momentum
+    }
+
+    public var channels: Int { gamma.count }
+
+    /// Per-channel `(scale, shift)` of the evaluation-mode transform `x * scale + shift`.
+    public var evaluationAffine: (scale: [Float], shift: [Float]) {
+        var scale = [Float](repeating: 0, count: channels), shift = scale
+        for c in 0..<channels {
+            scale[c] = gamma[c] / (runningVar[c] + epsilon).squareRoot()
+            shift[c] = beta[c] - runningMean[c] * scale[c]
+        }
+        return (scale, shift)
+    }
 }
 
 #if canImport(Glibc)
@@ -277,3 +371,85 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// Batched matrix product; `scale` multiplies the product (attention's `1 / sqrt(d)`).
+public struct MatMul: Sendable, Equatable {
+    public var transposeB: Bool
+    public var scale: Float
+
+    public init(transposeB: Bool = false, scale: Float = 1) {
+        self.transposeB = transposeB
+        self.scale = scale
+    }
+}
+
+/// `(x - mean) / sqrt(var + epsilon) * gamma + beta` over the last axis (biased variance, as PyTorch).
+public struct LayerNorm: Sendable {
+    public var gamma: [Float]
+    public var beta: [Float]
+    public var epsilon: Float
+
+    public init(gamma: [Float], beta: [Float], epsilon: Float = 1e-5) {
+        precondition(gamma.count == beta.count, "LayerNorm gamma and beta differ in length")
+        self.gamma = gamma
+        self.beta = beta
+        self.epsilon = epsilon
+    }
+
+    public var features: Int { gamma.count }
+}
+
+/// Target dimensions of a reshape: `0` copies the input's size at that index, one `-1` takes what is left.
+public struct Reshape: Sendable, Equatable {
+    public var dims: [Int]
+    /// The output's layout (nil: the default for its rank).
+    public var layout: Layout?
+
+    public init(_ dims: [Int], layout: Layout? = nil) {
+        self.dims = dims
+        self.layout = layout
+    }
+}
+
+public struct Permute: Sendable, Equatable {
+    /// Output axis `i` is input axis `order[i]`.
+    public var order: [Int]
+    /// The output's layout (nil: the default for its rank).
+    public var layout: Layout?
+
+    public init(_ order: [Int], layout: Layout? = nil) {
+        self.order = order
+        self.layout = layout
+    }
+
+    /// NCHW -> NHWC.
+    public static let toChannelsLast = Permute([0, 2, 3, 1], layout: .nhwc)
+    /// NHWC -> NCHW.
+    public static let toChannelsFirst = Permute([0, 3, 1, 2], layout: .nchw)
+}
+
+public struct Roll: Sendable, Equatable {
+    public var shifts: [Int]
+    public var axes: [Int]
+
+    public init(shifts: [Int], axes: [Int]) {
+        precondition(shifts.count == axes.count, "Roll needs one shift per axis")
+        self.shifts = shifts
+        self.axes = axes
+    }
+}
+
+public struct Slice: Sendable, Equatable {
+    public var axis: Int
+    public var start: Int
+    /// Exclusive; clamped to the axis size.
+    public var end: Int
+    public var step: Int
+
+    public init(axis: Int, start: Int, end: Int, step: Int = 1) {
+        self.axis = axis
+        self.start = start
+        self.end = end
+        self.step = step
+    }
+}

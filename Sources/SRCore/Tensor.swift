@@ -2,33 +2,59 @@
 import Glibc
 #endif
 
-/// A dense float32 tensor in row-major NCHW order (weights use their own documented layout, e.g. OIHW).
+/// A dense tensor of floats in row-major order (weights use their own documented layout, e.g. OIHW).
+///
+/// `layout` and `elementType` say what the values are when the tensor is a graph input or output: a tensor made
+/// from a `Shape` keeps it; one made from bare `dims` has no layout of its own and is seen as an NCHW activation
+/// (ranks 1 to 3 gain leading ones, as biases and ncnn constants need). A `bf16` tensor holds floats that are exactly
+/// representable in bfloat16.
 public struct Tensor: Sendable, Equatable {
     public var dims: [Int]
     public var data: [Float]
+    /// The layout given at creation (nil: an NCHW activation view).
+    public var layout: Layout?
+    public var elementType: ElementType
 
     public init(dims: [Int], data: [Float]) {
         precondition(dims.reduce(1, *) == data.count, "Tensor data count \(data.count) does not match dims \(dims)")
         self.dims = dims
         self.data = data
+        self.layout = nil
+        self.elementType = .f32
     }
 
     public init(zeros dims: [Int]) {
         self.init(dims: dims, data: [Float](repeating: 0, count: dims.reduce(1, *)))
     }
 
+    /// A tensor of `shape` (dimensions, layout and element type); bf16 data is rounded to bf16.
     public init(shape: Shape, data: [Float]) {
-        self.init(dims: shape.dims, data: data)
+        self.init(dims: shape.dims, data: shape.elementType == .f32 ? data : data.map(shape.elementType.round))
+        self.layout = shape.layout
+        self.elementType = shape.elementType
     }
 
     public var count: Int { data.count }
 
-    /// The tensor viewed as an activation; 1-D, 2-D and 3-D tensors become `[1, c, h, w]` with leading ones.
+    /// The tensor's type as a graph value. Without an own layout, 1-D, 2-D and 3-D tensors become `[1, c, h, w]`
+    /// with leading ones.
     public var shape: Shape {
+        if let layout { return Shape(dims, layout: layout, elementType: elementType) }
         var d = dims
         while d.count < 4 { d.insert(1, at: 0) }
-        precondition(d.count == 4, "Tensor of rank \(dims.count) is not an activation")
-        return Shape(n: d[0], c: d[1], h: d[2], w: d[3])
+        return d.count == 4 ? Shape(n: d[0], c: d[1], h: d[2], w: d[3], elementType: elementType)
+                            : Shape(d, layout: .plain, elementType: elementType)
+    }
+
+    /// Equal when the values and the types as graph values (`shape`) are.
+    public static func == (a: Tensor, b: Tensor) -> Bool { a.data == b.data && a.shape == b.shape }
+
+    /// The same values rounded to `type` (a no-op for f32).
+    public func converted(to type: ElementType) -> Tensor {
+        var t = Tensor(dims: dims, data: type == .f32 ? data : data.map(type.round))
+        t.layout = layout
+        t.elementType = type
+        return t
     }
 }
 
@@ -85,6 +111,6 @@ extension Tensor {
                 }
             }
         }
-        return Tensor(dims: [1, s.c, height, width], data: out)
+        return Tensor(shape: Shape(n: 1, c: s.c, h: height, w: width, elementType: s.elementType), data: out)
     }
 }
