@@ -29,7 +29,10 @@ extension DNNLCompiler {
             }
         case .deconv2d(let p): if let a = p.activation { ops.append(PostOp(a)) }
         case .linear(let l): if let a = l.activation { ops.append(PostOp(a)) }
-        default: fatalError("lowerHead on \(node.op.kind)")
+        case .input, .constant, .activation, .binary, .weightedSum, .concat, .crop, .pixelShuffle, .pixelUnshuffle,
+             .resize, .pool, .batchNorm, .matmul, .layerNorm, .softmax, .reshape, .permute, .roll, .windowPartition,
+             .windowReverse, .slice, .convert:
+            preconditionFailure("lowerHead on \(node.op.kind): only convolution and linear heads are lowered here")
         }
         ops += postOps
         // A full-size second operand fixes the destination layout (oneDNN matches them), and a plain operand drags
@@ -47,7 +50,10 @@ extension DNNLCompiler {
             case .deconv2d(let p):
                 preferred = try? deconvolution(p, input: shapes[x], output: outShape, probe, node.name, dst: nil, weightsNeeded: false).0
                     .query(dnnl_query_dst_md)
-            default: preferred = nil
+            case .linear, .input, .constant, .activation, .binary, .weightedSum, .concat, .crop, .pixelShuffle, .pixelUnshuffle,
+                 .resize, .pool, .batchNorm, .matmul, .layerNorm, .softmax, .reshape, .permute, .roll, .windowPartition,
+                 .windowReverse, .slice, .convert:
+                preferred = nil
             }
             if let preferred { return try lowerHead(head, postOps: postOps, as: result, dstLayout: preferred) }
         }
@@ -79,7 +85,10 @@ extension DNNLCompiler {
                                                                     dst: dstLayout)
             case .linear(let l):
                 (pd, weightsMemory, biasMemory) = try innerProduct(l, input: shapes[x], attributes, name)
-            default: fatalError("unreachable")
+            case .input, .constant, .activation, .binary, .weightedSum, .concat, .crop, .pixelShuffle, .pixelUnshuffle,
+                 .resize, .pool, .batchNorm, .matmul, .layerNorm, .softmax, .reshape, .permute, .roll, .windowPartition,
+                 .windowReverse, .slice, .convert:
+                preconditionFailure("lowerHead on \(node.op.kind)")
             }
         } catch let error as BackendError {
             if !postOps.isEmpty { throw FusionFailed() }

@@ -100,7 +100,10 @@ struct DNNLCompiler {
                     chains[id] = chain
                     for a in chain.absorbed { absorbedBy[a] = id }
                 }
-            default: break
+            case .input, .constant, .activation, .binary, .weightedSum, .concat, .crop, .pixelShuffle, .pixelUnshuffle,
+                 .resize, .pool, .batchNorm, .matmul, .layerNorm, .softmax, .reshape, .permute, .roll, .windowPartition,
+                 .windowReverse, .slice, .convert:
+                break   // not the head of a fused chain
             }
         }
         var headAtTail: [ValueID: ValueID] = [:]
@@ -196,8 +199,10 @@ struct DNNLCompiler {
                     ops.append(.binary(dnnl_binary_add, other))
                     ops.append(.eltwise(dnnl_eltwise_linear, ko, 0))
                 }
-            default:
-                break loop
+            case .binary, .weightedSum, .input, .constant, .conv2d, .deconv2d, .concat, .crop, .pixelShuffle,
+                 .pixelUnshuffle, .resize, .pool, .linear, .batchNorm, .matmul, .layerNorm, .softmax, .reshape, .permute,
+                 .roll, .windowPartition, .windowReverse, .slice, .convert:
+                break loop   // the chain ends here
             }
             absorbed.append(k)
             v = k

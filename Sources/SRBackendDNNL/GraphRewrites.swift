@@ -93,8 +93,10 @@ extension GraphRewrites {
                     offset += m.count
                 }
                 maps[id] = ChannelMap(positions: positions, count: offset)
-            default:
-                break
+            case .conv2d, .concat, .input, .constant, .deconv2d, .crop, .pixelShuffle, .pixelUnshuffle, .pool, .linear,
+                 .batchNorm, .matmul, .layerNorm, .softmax, .reshape, .permute, .roll, .windowPartition, .windowReverse,
+                 .slice, .convert:
+                break   // not widened (and so, when it reads a widened value, that value is left as it is)
             }
         }
         return maps
@@ -143,8 +145,10 @@ extension GraphRewrites {
                 op = .conv2d(c)
             case .activation(.prelu(let s)) where s.count > 1:
                 if let m = maps[id] { op = .activation(.prelu(slopes: spread(s, m))) }
-            default:
-                break
+            case .conv2d, .activation, .input, .constant, .deconv2d, .binary, .weightedSum, .concat, .crop,
+                 .pixelShuffle, .pixelUnshuffle, .resize, .pool, .linear, .batchNorm, .matmul, .layerNorm, .softmax,
+                 .reshape, .permute, .roll, .windowPartition, .windowReverse, .slice, .convert:
+                break   // carried through as it is
             }
             out.add(op, node.inputs, name: node.name)
         }
