@@ -83,16 +83,9 @@ public struct RowBandSplit: Sendable {
         var need = [Int](repeating: 0, count: tail.nodes.count)
         for id in tail.nodes.indices.reversed() {
             let node = tail.nodes[id]
-            let needed: Int
-            switch node.op {
-            case .conv2d(let c): needed = need[id] + c.padding.top
-            case .resize(let r): needed = (need[id] + Int(r.scaleH) - 1) / Int(r.scaleH)
-            case .pixelShuffle(let f, _): needed = (need[id] + f - 1) / f
-            case .input, .constant, .deconv2d, .activation, .binary, .weightedSum, .concat, .crop, .pixelUnshuffle,
-                 .pool, .batchNorm, .linear, .matmul, .layerNorm, .softmax, .reshape, .permute, .roll, .windowPartition,
-                 .windowReverse, .slice, .convert:
-                needed = need[id]   // only row-local ops reach the tail (`rowLocal`); these add no context
-            }
+            // Every tail op is row-local (`split` checks), so it has a row dependence.
+            let rows = node.op.rowDependence ?? RowDependence()
+            let needed = (need[id] + rows.scale - 1) / rows.scale + rows.context
             for i in node.inputs { need[i] = max(need[i], needed) }
         }
         return RowBandSplit(head: head, tail: tail, rowScale: scale[tail.outputs[0]], halo: need[0])
@@ -141,46 +134,11 @@ public struct RowBandSplit: Sendable {
         return Tensor(shape: shape, data: out)
     }
 
-    static func isUpsampling(_ op: Op) -> Bool {
-        switch op {
-        case .resize(let r): r.mode == .nearest && r.outputH == nil && r.outputW == nil && r.scaleH > 1
-        case .pixelShuffle(let f, _): f > 1
-        case .input, .constant, .conv2d, .deconv2d, .activation, .binary, .weightedSum, .concat, .crop,
-             .pixelUnshuffle, .pool, .batchNorm, .linear, .matmul, .layerNorm, .softmax, .reshape, .permute, .roll,
-             .windowPartition, .windowReverse, .slice, .convert:
-            false
-        }
-    }
+    static func isUpsampling(_ op: Op) -> Bool { (op.rowDependence?.scale ?? 1) > 1 }
 
-    static func rowLocal(_ op: Op) -> Bool {
-        switch op {
-        case .conv2d(let c):
-            c.strideH == 1 && c.dilationH == 1 && c.padding.top == c.padding.bottom && c.kernelH == 2 * c.padding.top + 1
-        case .activation, .binary, .weightedSum, .concat:
-            true
-        case .resize(let r):
-            r.mode == .nearest && r.outputH == nil && r.outputW == nil && !r.alignCorners
-                && r.scaleH >= 1 && r.scaleH == r.scaleH.rounded()
-        case .pixelShuffle, .convert:
-            true
-        // Whole-image ops (windows, attention, normalisation over features mixing rows) and shape changes are not
-        // row-local: a graph with one of them after its last upsampling is not banded.
-        case .input, .constant, .deconv2d, .crop, .pixelUnshuffle, .pool, .batchNorm, .linear, .matmul, .layerNorm, .softmax,
-             .reshape, .permute, .roll, .windowPartition, .windowReverse, .slice:
-            false
-        }
-    }
+    static func rowLocal(_ op: Op) -> Bool { op.rowDependence != nil }
 
-    static func rowFactor(_ op: Op) -> Int {
-        switch op {
-        case .resize(let r): Int(r.scaleH)
-        case .pixelShuffle(let f, _): f
-        case .input, .constant, .conv2d, .deconv2d, .activation, .binary, .weightedSum, .concat, .crop,
-             .pixelUnshuffle, .pool, .batchNorm, .linear, .matmul, .layerNorm, .softmax, .reshape, .permute, .roll,
-             .windowPartition, .windowReverse, .slice, .convert:
-            1
-        }
-    }
+    static func rowFactor(_ op: Op) -> Int { op.rowDependence?.scale ?? 1 }
 }
 
 extension Graph {

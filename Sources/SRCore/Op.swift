@@ -85,6 +85,59 @@ public enum Op: Sendable {
     }
 }
 
+/// How the output rows of an op depend on its input rows (for running the end of a network in bands of rows,
+/// `RowBandSplit`).
+public struct RowDependence: Sendable, Equatable {
+    /// Output rows per input row (1, or an upsampling factor).
+    public var scale: Int
+    /// Input rows needed above and below the rows an output row comes from.
+    public var context: Int
+
+    public init(scale: Int = 1, context: Int = 0) {
+        self.scale = scale
+        self.context = context
+    }
+}
+
+// What the graph algorithms (row banding, cost) need to know about each op lives here, beside the op, so that a new
+// op is described in this file, its shape rule, its kernels and its gradient rule, and nowhere else.
+extension Op {
+    /// How output rows depend on input rows; nil when an output row may depend on rows far away (attention,
+    /// pooling, shape changes) or the op changes the height other than by an integer upsampling.
+    public var rowDependence: RowDependence? {
+        switch self {
+        case .conv2d(let c):
+            c.strideH == 1 && c.dilationH == 1 && c.padding.top == c.padding.bottom && c.kernelH == 2 * c.padding.top + 1
+                ? RowDependence(context: c.padding.top) : nil
+        case .activation, .binary, .weightedSum, .concat, .convert:
+            RowDependence()
+        case .resize(let r):
+            r.mode == .nearest && r.outputH == nil && r.outputW == nil && !r.alignCorners && r.scaleH >= 1
+                && r.scaleH == r.scaleH.rounded() ? RowDependence(scale: Int(r.scaleH)) : nil
+        case .pixelShuffle(let f, _):
+            RowDependence(scale: f)
+        case .input, .constant, .deconv2d, .crop, .pixelUnshuffle, .pool, .batchNorm, .linear, .matmul, .layerNorm,
+             .softmax, .reshape, .permute, .roll, .windowPartition, .windowReverse, .slice:
+            nil
+        }
+    }
+
+    /// Multiply-accumulates of one application (the work figure behind GFLOP/s, 2 FLOP each); 0 for the
+    /// memory-bound ops.
+    public func multiplyAccumulates(inputs: [Shape], output out: Shape) -> Int {
+        switch self {
+        case .conv2d(let p): out.count * (p.inChannels / p.groups) * p.kernelH * p.kernelW
+        case .deconv2d(let p): inputs[0].count * p.outChannels * p.kernelH * p.kernelW
+        case .linear(let l): out.count * l.inFeatures
+        case .matmul: out.count * inputs[0][-1]
+        case .input, .constant, .activation, .binary, .weightedSum, .concat, .crop, .pixelShuffle, .pixelUnshuffle,
+             .resize, .pool, .batchNorm, .layerNorm, .softmax, .reshape, .permute, .roll, .windowPartition,
+             .windowReverse, .slice, .convert:
+            0
+        }
+    }
+}
+
 /// Point-wise activations; also the fused post-op of convolutions and linear layers.
 public enum Activation: Sendable, Equatable {
     case relu
