@@ -58,7 +58,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         let (w, h) = try parsedSize()
-        let engine = Engine(threads: threads, precision: precision)
+        let engine = try BackendOptions(threads: threads, precision: precision).engine()
         let loadStart = Date()
         let loaded = try engine.model(model)
         let load = Date().timeIntervalSince(loadStart)

@@ -41,7 +41,10 @@ struct ConvertCommand: ParsableCommand {
     }
 
     func run() throws {
-        let report = try ModelStore().convert(input, to: output, storage: dtype)
+        // Direct convolutions: the ncnn mapping check compares two graphs on exactly the same kernels.
+        var backend = try BackendOptions()
+        backend.convolutionAlgorithm = .direct
+        let report = try ModelStore().convert(input, to: output, storage: dtype, backends: backend.backends())
         if !quiet {
             print("wrote \(output): \(report.architecture) x\(report.scale), \(report.tensors) tensors, "
                   + InspectCommand.megabytes(report.bytes))

@@ -75,7 +75,7 @@ struct EvalCommand: ParsableCommand {
         var engine: Engine?
         var loaded: LoadedModel?
         if let model {
-            let e = Engine(threads: threads, precision: precision)
+            let e = try BackendOptions(threads: threads, precision: precision).engine()
             let m = try e.model(model)
             guard m.scale == scale else {
                 throw ValidationError("model '\(model)' upscales x\(m.scale) but --scale is \(scale); pass --scale \(m.scale) or a x\(scale) model")

@@ -90,7 +90,8 @@ struct ServeCommand: ParsableCommand {
         c.workers = workers
         c.threadsPerWorker = threads
         c.queueLimit = queue
-        c.precision = precision
+        // Every worker runs with this backend list; its oneDNN threads are the threads per worker.
+        c.backends = try BackendOptions(threads: c.resolvedThreadsPerWorker, precision: precision).backends()
         guard let body = OptionText.bytes(maxBody), body >= 1024 else {
             throw ValidationError("--max-body must be a size such as 64M, got '\(maxBody)'")
         }

@@ -76,7 +76,7 @@ struct UpscaleCommand: ParsableCommand {
         if let server { return try runRemote(server) }
         if isBatch { return try runBatch() }
         let start = Date()
-        let engine = Engine(threads: options.threads, precision: options.precision)
+        let engine = try BackendOptions(threads: options.threads, precision: options.precision).engine()
         let model = try options.loadModel(engine)
         let target = output ?? Self.defaultOutput(for: input, scale: model.scale)
         if Self.samePath(target, input) {
@@ -131,7 +131,7 @@ struct UpscaleCommand: ParsableCommand {
     }
 
     func runBatch() throws {
-        let engine = Engine(threads: options.threads, precision: options.precision)
+        let engine = try BackendOptions(threads: options.threads, precision: options.precision).engine()
         let model = try options.loadModel(engine)
         let target = output ?? URL(fileURLWithPath: input).standardizedFileURL.path + "_x\(model.scale)"
         let plan = try BatchPlan(inputDirectory: input, outputDirectory: target, recursive: recursive, include: include,

@@ -3,7 +3,6 @@ import SREngine
 import SRImageIO
 
 extension AlphaMode: ExpressibleByArgument {}
-extension Precision: ExpressibleByArgument {}
 
 /// Options shared by single-file and batch upscaling.
 struct UpscaleOptionsGroup: ParsableArguments {

@@ -1,5 +1,4 @@
 public import SRCore
-import Foundation
 internal import CDNNL
 
 /// oneDNN CPU backend: fuses element-wise tails into convolutions as post-ops, keeps activations in the layouts the
@@ -20,9 +19,10 @@ public struct DNNLBackend: Backend {
         case winograd
     }
 
-    /// The largest scratchpad a Winograd convolution may use (512 MiB); larger ones run direct. One scratchpad
-    /// is shared by all primitives of an executable and counted in its working memory (so the tile planner keeps
-    /// it within `--max-memory`). For realesrgan-x4plus the 192->64 convolutions (46% of the work) want 175 MiB on
+    /// The largest scratchpad a Winograd convolution may use by default (512 MiB); larger ones run direct. The
+    /// engine's execution plan passes its own limit (`CompileLimits`: half the memory budget, 512 MiB at the
+    /// default 1 GiB). One scratchpad is shared by all primitives of an executable and counted in its working
+    /// memory (so the tile planner keeps it within `--max-memory`). For realesrgan-x4plus the 192->64 convolutions (46% of the work) want 175 MiB on
     /// a 276x276 window and 266 MiB on the 340x340 windows of 256-pixel tiles, the others 6-10 MiB. At 256 MiB
     /// those tiles ran the 192->64 convolutions direct: 13.5 s instead of 9.3 s per window.
     public static let winogradScratchpadLimit = 512 << 20
@@ -59,10 +59,20 @@ public struct DNNLBackend: Backend {
     /// its own).
     public var weightCache: WeightCache?
 
+    /// OpenMP worker threads of the threads that run this backend's executables (nil: oneDNN's default, all
+    /// cores). Applied by `prepareCurrentThread()`, which the engine calls on the thread it runs on.
+    public var threads: Int?
+
+    /// Widens activations whose channel count is not a multiple of 16 so that they run the blocked Winograd
+    /// kernels (fp32 Winograd only; `ENHANCE_PAD_CHANNELS=0` in the CLI turns it off, for experiments).
+    public var padChannels: Bool
+
     public init(convolutionAlgorithm: ConvolutionAlgorithm = .winograd, precision: Precision = .fp32,
-                weightCache: WeightCache? = nil) {
+                threads: Int? = nil, padChannels: Bool = true, weightCache: WeightCache? = nil) {
         self.convolutionAlgorithm = convolutionAlgorithm
         self.precision = precision
+        self.threads = threads
+        self.padChannels = padChannels
         self.weightCache = weightCache
         _ = DNNLContext.shared
     }
@@ -74,7 +84,8 @@ public struct DNNLBackend: Backend {
         return copy
     }
 
-    /// Sets the number of worker threads oneDNN's OpenMP runtime uses (process-wide).
+    /// Sets the number of worker threads oneDNN's OpenMP runtime uses (for the calling thread and the threads it
+    /// starts afterwards).
     public static func setThreads(_ n: Int) {
         omp_set_num_threads(Int32(max(1, n)))
     }
@@ -87,13 +98,33 @@ public struct DNNLBackend: Backend {
     }
 
     public func compile(_ graph: Graph, inputShapes: [Shape]) throws -> any Executable {
+        try compile(graph, inputShapes: inputShapes,
+                    limits: CompileLimits(scratchpadBytes: Self.winogradScratchpadLimit))
+    }
+
+    public func compile(_ graph: Graph, inputShapes: [Shape], limits: CompileLimits) throws -> any Executable {
         var rewritten = GraphRewrites.deconvolutionAsShuffle(graph)
-        if convolutionAlgorithm == .winograd, precision == .fp32, ProcessInfo.processInfo.environment["ENHANCE_PAD_CHANNELS"] != "0" {
+        if convolutionAlgorithm == .winograd, precision == .fp32, padChannels {
             rewritten = GraphRewrites.padChannels(rewritten, shapes: try rewritten.inferShapes(inputs: inputShapes))
         }
         let shapes = try rewritten.inferShapes(inputs: inputShapes)
         var compiler = DNNLCompiler(graph: rewritten, shapes: shapes, algorithm: convolutionAlgorithm, precision: precision)
         compiler.weightCache = weightCache
+        compiler.scratchpadLimit = limits.scratchpadBytes
         return try compiler.compile()
+    }
+
+    /// Windows whose Winograd tiles split badly run slow (see `winogradFriendlyWindow`); only fp32 Winograd cares.
+    public func prefersWindow(height: Int, width: Int) -> Bool {
+        guard convolutionAlgorithm == .winograd, precision == .fp32 else { return true }
+        return Self.winogradFriendlyWindow(height: height, width: width)
+    }
+
+    public func sharingWeights() -> any Backend { withWeightCache() }
+
+    public var sharedBytes: Int { weightCache?.bytes ?? 0 }
+
+    public func prepareCurrentThread() {
+        if let threads { Self.setThreads(threads) }
     }
 }

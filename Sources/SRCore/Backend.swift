@@ -1,16 +1,66 @@
-/// A way to run graphs. Backends declare what they support; the engine picks the first that supports a graph.
+/// A way to run graphs. The engine is handed an ordered list of backends (built once by the CLI or the server) and
+/// runs each model on the first backend whose `supports(_:)` accepts every op of the model's graph; everything else
+/// it needs from a backend is asked through this protocol (see `docs/backends.md`).
 public protocol Backend: Sendable {
     var name: String { get }
     /// Whether this backend can run `op` (with its attributes).
     func supports(_ op: Op) -> Bool
     /// Prepares `graph` for one shape per graph input. The result may be reused for any number of runs.
     func compile(_ graph: Graph, inputShapes: [Shape]) throws -> any Executable
+    /// Prepares `graph` with at most `limits.scratchpadBytes` of per-kernel scratch memory: kernels that would need
+    /// more choose a leaner algorithm (default: `compile(_:inputShapes:)`, the backend has no such choice).
+    func compile(_ graph: Graph, inputShapes: [Shape], limits: CompileLimits) throws -> any Executable
+    /// The activation memory (`Executable.workspaceBytes`) a compile of `graph` for `inputShapes` would hold, for
+    /// the execution plan's tile and band sizes (default: compiles and asks; a backend may estimate cheaper).
+    func workspaceEstimate(_ graph: Graph, inputShapes: [Shape]) throws -> Int
+    /// Whether a network input window of `height` x `width` runs at full speed (default: every size does). The
+    /// Real-ESRGAN host padding may reflect a few more rows/columns at the bottom/right until this says yes.
+    func prefersWindow(height: Int, width: Int) -> Bool
+    /// This backend for one model's executables: they may share state such as weights already laid out for the
+    /// kernels (default: `self`, nothing shared). Released with the returned value.
+    func sharingWeights() -> any Backend
+    /// Bytes this value holds in state shared by its executables (laid-out weights; default 0).
+    var sharedBytes: Int { get }
+    /// Called on each OS thread that will run this backend's executables, before the first run (a server worker's
+    /// thread): per-thread runtime settings such as an OpenMP thread count go here (default: nothing).
+    func prepareCurrentThread()
+}
+
+/// Caps a backend applies when it compiles (the execution plan derives them from the memory budget).
+public struct CompileLimits: Sendable, Hashable {
+    /// Scratch memory one kernel may use; kernels that need more run a leaner algorithm.
+    public var scratchpadBytes: Int
+
+    public init(scratchpadBytes: Int) {
+        self.scratchpadBytes = scratchpadBytes
+    }
 }
 
 extension Backend {
     /// Prepares a single-input graph for one input shape.
     public func compile(_ graph: Graph, inputShape: Shape) throws -> any Executable {
         try compile(graph, inputShapes: [inputShape])
+    }
+
+    public func compile(_ graph: Graph, inputShapes: [Shape], limits: CompileLimits) throws -> any Executable {
+        try compile(graph, inputShapes: inputShapes)
+    }
+
+    public func workspaceEstimate(_ graph: Graph, inputShapes: [Shape]) throws -> Int {
+        try compile(graph, inputShapes: inputShapes).workspaceBytes
+    }
+
+    public func prefersWindow(height: Int, width: Int) -> Bool { true }
+    public func sharingWeights() -> any Backend { self }
+    public var sharedBytes: Int { 0 }
+    public func prepareCurrentThread() {}
+
+    /// The first node of `graph` this backend cannot run, as the error the engine reports (nil: it runs them all).
+    public func unsupportedNode(in graph: Graph) -> BackendError? {
+        for (id, node) in graph.nodes.enumerated() where !supports(node.op) {
+            return .unsupported(backend: name, node: node.name.isEmpty ? "#\(id)" : node.name, op: node.op.kind)
+        }
+        return nil
     }
 }
 

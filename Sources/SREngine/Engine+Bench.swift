@@ -8,8 +8,7 @@ extension Engine {
             px[(c * height + y) * width + x] = Float((x * 7 + y * 13 + c * 50) % 256) / 255
         } } }
         let image = Tensor(dims: [1, 3, height, width], data: px)
-        return Pipelines.pad(image, Pipelines.plan(model.pipeline, scale: model.scale, height: height, width: width,
-                                                   alignment: model.alignment,
-                                                   window: model.suitsBackend))
+        return Pipelines.pad(image, Pipelines.plan(model.host, scale: model.scale, height: height, width: width,
+                                                   window: model.backend.prefersWindow))
     }
 }

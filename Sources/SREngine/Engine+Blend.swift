@@ -10,7 +10,7 @@ extension Engine {
         let first = try model(a), second = try model(b)
         if weight == 0 { return first }
         if weight == 1 { return second }
-        guard first.scale == second.scale, first.pipeline == second.pipeline else {
+        guard first.scale == second.scale, first.host == second.host else {
             throw .invalidOption("cannot blend \(first.id) (x\(first.scale)) with \(second.id) (x\(second.scale)): " +
                                  "they need the same scale and architecture")
         }
@@ -18,9 +18,10 @@ extension Engine {
         do { graph = try first.graph.interpolated(with: second.graph, t: Float(weight)) } catch {
             throw .invalidOption("cannot blend \(first.id) with \(second.id): \(error)")
         }
-        return LoadedModel(id: "\(first.id)+\(second.id)@\(weight)", scale: first.scale, pipeline: first.pipeline,
-                           entry: first.entry, graph: graph, backend: backend, loadSeconds: 0, alignment: first.alignment,
-                           architecture: first.architecture)
+        let id = "\(first.id)+\(second.id)@\(weight)"
+        return LoadedModel(id: id, scale: first.scale, host: first.host, entry: first.entry, graph: graph,
+                           backend: try backend(for: graph, model: id), loadSeconds: 0,
+                           architecture: first.architecture, rowBands: rowBands)
     }
 
     /// The Real-CUGAN denoise levels installed for a scale, by strength: `no-denoise` 0, `denoise1x` 1, `denoise2x` 2,

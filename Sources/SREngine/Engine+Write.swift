@@ -38,9 +38,9 @@ extension Engine {
     /// The rows of an upscale at the model's native scale, computed as they are read.
     public func producer(_ image: Image, with model: LoadedModel,
                          options: UpscaleOptions = UpscaleOptions()) throws(EngineError) -> any RowProducer {
-        let tile = try tileSize(for: model, height: image.height, width: image.width, options: options)
+        let plan = try self.plan(for: model, height: image.height, width: image.width, options: options)
         do {
-            let rows = try runLock.withLock { _ in try Self.rowSources(image, model: model, tile: tile, options: options, engine: self) }
+            let rows = try runLock.withLock { _ in try Self.rowSources(image, model: model, plan: plan, options: options, engine: self) }
             return UpscaleProducer(image: image, scale: model.scale, colorRows: rows.color, alphaRows: rows.alpha, engine: self)
         } catch let error as EngineError {
             throw error

@@ -1,44 +1,61 @@
 import Foundation
 public import SRCore
 public import SRImageIO
-import SRBackendDNNL
 import Synchronization
 
-/// Numeric precision of inference.
-public enum Precision: String, Sendable, CaseIterable {
-    /// 32-bit floats throughout (the default; matches the reference engines).
-    case fp32
-    /// bfloat16 convolutions and activations with fp32 accumulation: about twice the arithmetic throughput on CPUs
-    /// with AVX512-BF16, at a small cost in accuracy.
-    case bf16
-}
-
 /// The one path every entry point (CLI, server, evaluation) uses: resolve a model, run it on an image.
+///
+/// The engine knows backends only through the `Backend` protocol: the caller builds the list once (the CLI's
+/// `BackendOptions`, from `--threads`, `--precision` and the environment) and each model runs on the first backend of
+/// the list that supports every op of its graph.
 public final class Engine: Sendable {
     public let store: ModelStore
-    public let backend: any Backend
+    /// The backends, in order of preference (a reference backend, if any, last).
+    public let backends: [any Backend]
     /// Loaded models, least recently used first.
     private let models = Mutex<[(key: String, model: LoadedModel)]>([])
     /// Memory the loaded models may hold together (`LoadedModel.residentBytes`); beyond it the least recently used
-    /// are unloaded (the one just asked for always stays). nil: no limit.
+    /// are unloaded (the one in use stays; its cached executables stay within the plan's
+    /// `executableCacheBytes`). nil: no limit.
     public let modelMemory: Int?
+    /// Whether models with a row-local tail run it in row bands (on by default; off only for experiments).
+    public let rowBands: Bool
     /// Runs are serialised: each compiled executable owns one activation arena.
     let runLock = Mutex<Void>(())
 
     /// - Parameters:
-    ///   - threads: worker threads for the oneDNN backend (default: all cores).
-    ///   - precision: numeric precision of the oneDNN backend (ignored when `backend` is given).
+    ///   - backends: the backends to run models on, most preferred first; must not be empty. Each is told to
+    ///     prepare the calling thread (`Backend.prepareCurrentThread`, e.g. its OpenMP thread count), so create
+    ///     the engine on the thread that runs it (a server creates one per worker thread).
     ///   - modelMemory: memory the loaded models may hold together before the least recently used are unloaded
     ///     (a server whose clients name many models); nil: keep every model loaded.
-    public init(store: ModelStore = ModelStore(), backend: (any Backend)? = nil, threads: Int? = nil,
-                precision: Precision = .fp32, modelMemory: Int? = nil) {
+    ///   - rowBands: run row-local tails in bands (`false` only for experiments).
+    public init(store: ModelStore = ModelStore(), backends: [any Backend], modelMemory: Int? = nil,
+                rowBands: Bool = true) {
+        precondition(!backends.isEmpty, "an engine needs at least one backend")
         self.store = store
+        self.backends = backends
         self.modelMemory = modelMemory
-        let algorithm = ProcessInfo.processInfo.environment["ENHANCE_CONV_ALGORITHM"]
-            .flatMap(DNNLBackend.ConvolutionAlgorithm.init(rawValue:)) ?? .winograd
-        self.backend = backend ?? DNNLBackend(convolutionAlgorithm: algorithm,
-                                              precision: precision == .bf16 ? .bf16 : .fp32)
-        if let threads { DNNLBackend.setThreads(threads) }
+        self.rowBands = rowBands
+        for backend in backends { backend.prepareCurrentThread() }
+    }
+
+    /// The first backend of the list that supports every op of `graph`.
+    /// - Throws: `EngineError.backend` naming each backend with the node and op it cannot run.
+    public func backend(for graph: Graph, model: String) throws(EngineError) -> any Backend {
+        try Self.backend(from: backends, for: graph, model: model)
+    }
+
+    /// The first of `backends` that supports every op of `graph` (see `backend(for:model:)`).
+    public static func backend(from backends: [any Backend], for graph: Graph,
+                               model: String) throws(EngineError) -> any Backend {
+        var refusals: [String] = []
+        for backend in backends {
+            guard let refusal = backend.unsupportedNode(in: graph) else { return backend }
+            refusals.append(refusal.description)
+        }
+        throw .backend(refusals.isEmpty ? "no backend was given to run \(model)"
+                       : "no backend can run \(model): \(refusals.joined(separator: "; "))")
     }
 
     /// Loads (once) the model named by a manifest id, a `.param` path or a `.pth` / `.pt` / `.safetensors` path.
@@ -54,7 +71,9 @@ public final class Engine: Sendable {
             return cached
         }
         let resolved = try store.resolve(idOrPath)
-        let loaded = try LoadedModel.load(resolved, backend: backend)
+        // Make room first: the models being replaced may hold most of the budget.
+        trimLoadedModels(keepingMostRecent: false)
+        let loaded = try LoadedModel.load(resolved, engine: self)
         models.withLock { $0.append((idOrPath, loaded)) }
         trimLoadedModels()
         return loaded
@@ -63,43 +82,25 @@ public final class Engine: Sendable {
     /// The keys of the loaded models, least recently used first.
     public var loadedModels: [String] { models.withLock { $0.map(\.key) } }
 
-    /// Unloads least recently used models while they hold more than `modelMemory` together (a run that still
-    /// holds one finishes with it; its memory goes when the run lets go). Runs on every `model(_:)`; a server also
-    /// calls it after each job, once the model it ran has compiled its executables.
+    /// Bytes the loaded models hold together (`LoadedModel.residentBytes`).
+    public var residentBytes: Int { models.withLock { $0.reduce(0) { $0 + $1.model.residentBytes } } }
+
+    /// Keeps the loaded models within `modelMemory`: unloads the least recently used while they hold more together
+    /// (the most recently used stays). A run that still holds a model finishes with it; its memory goes when the
+    /// run lets go. Runs on every `model(_:)` (also before a new model loads); a server also calls it after each
+    /// job, once the model it ran has compiled its executables.
     public func trimLoadedModels() {
+        trimLoadedModels(keepingMostRecent: true)
+    }
+
+    private func trimLoadedModels(keepingMostRecent: Bool) {
         guard let budget = modelMemory else { return }
         models.withLock { list in
-            while list.count > 1, list.reduce(0, { $0 + $1.model.residentBytes }) > budget {
+            let keep = keepingMostRecent ? 1 : 0
+            while list.count > keep, list.reduce(0, { $0 + $1.model.residentBytes }) > budget {
                 list.removeFirst()
             }
         }
-    }
-
-    /// The tile side (input pixels) `options` allow for `model`, or nil when the whole image fits.
-    ///
-    /// The budget covers the network's activations for one window (measured per pixel) and the float bands of
-    /// output rows (one tile high, the whole output wide): the one being blended, the one handed out and, while an
-    /// encoder's request straddles two, the one before.
-    public func tileSize(for model: LoadedModel, height: Int, width: Int, options: UpscaleOptions) throws(EngineError) -> Int? {
-        if let t = options.tileSize { return t == 0 || (t >= height && t >= width) ? nil : max(t, 16) }
-        let plan = Pipelines.plan(model.pipeline, scale: model.scale, height: height, width: width,
-                                  alignment: model.alignment,
-                                  window: model.suitsBackend)
-        let s = Double(model.scale)
-        func cost(_ tile: Int?) throws(EngineError) -> Double {
-            let context = tile == nil ? 0 : options.context
-            let winH = min(height, (tile ?? height) + 2 * context), winW = min(width, (tile ?? width) + 2 * context)
-            let activations = try model.workspaceBytes(height: winH + plan.top + plan.bottom,
-                                                       width: winW + plan.left + plan.right)
-            let band = 3 * 3 * 4 * Double(min(tile ?? height, height)) * s * Double(width) * s
-            return activations + band
-        }
-        let budget = Double(options.maxMemory)
-        if try cost(nil) <= budget { return nil }
-        // Multiples of 4 keep Real-CUGAN's alignment padding out of every tile.
-        var tile = max(height, width) / 4 * 4
-        while tile > 32, try cost(tile) > budget { tile -= 4 }
-        return tile
     }
 
     /// Upscales `image`: the model at its native scale (tiled when the image is larger than the memory budget
@@ -119,11 +120,11 @@ public final class Engine: Sendable {
         }
         var raster = Raster(width: image.width * s, height: image.height * s, bands: image.channels,
                             depth: image.bitDepth, iccProfile: image.iccProfile, exif: image.exif, xmp: image.xmp)
-        let tile = try tileSize(for: model, height: image.height, width: image.width, options: options)
+        let plan = try self.plan(for: model, height: image.height, width: image.width, options: options)
         let gray = image.colorChannels == 1
         do {
             try runLock.withLock { _ in
-                let rows = try Self.rowSources(image, model: model, tile: tile, options: options, engine: self)
+                let rows = try Self.rowSources(image, model: model, plan: plan, options: options, engine: self)
                 while let (first, band) = try rows.color() {
                     let planes = gray ? Self.luma(band) : band
                     raster.setRows(first, planar: planes.data, rows: band.shape.h,
@@ -148,15 +149,15 @@ public final class Engine: Sendable {
     }
 
     /// The colour (always RGB for the network) and alpha row sources of one upscale.
-    static func rowSources(_ image: Image, model: LoadedModel, tile: Int?, options: UpscaleOptions,
+    static func rowSources(_ image: Image, model: LoadedModel, plan: ExecutionPlan, options: UpscaleOptions,
                            engine: Engine) throws -> (color: TiledRun.Rows, alpha: TiledRun.Rows?) {
         var color = image.colorTensor
         if image.colorChannels == 1 {
             color = Tensor(dims: [1, 3, image.height, image.width], data: color.data + color.data + color.data)
         }
-        let colorRows = try TiledRun(engine: engine, model: model, source: color, tile: tile, options: options).colorRows()
+        let colorRows = try TiledRun(engine: engine, model: model, source: color, plan: plan, options: options).colorRows()
         let alphaRows = try image.alphaTensor.map {
-            try TiledRun(engine: engine, model: model, source: $0, tile: tile, options: options).alphaRows(mode: options.alpha)
+            try TiledRun(engine: engine, model: model, source: $0, plan: plan, options: options).alphaRows(mode: options.alpha)
         }
         return (colorRows, alphaRows)
     }

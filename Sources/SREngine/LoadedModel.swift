@@ -1,49 +1,47 @@
 import Foundation
 public import SRCore
 import SRWeights
-import SRModels
-import SRBackendDNNL
+public import SRModels
 import Synchronization
 
-/// A model ready to run: its graph (with any host-side residual folded in), pipeline facts and compiled
-/// executables cached per input shape, so a second image of the same size pays no compilation.
+/// A model ready to run: its graph (with any host-side residual folded in), what the host does around it
+/// (`HostNeeds`), the backend it runs on and compiled executables cached per input shape, so a second image of the
+/// same size pays no compilation.
 public final class LoadedModel: Sendable {
     public let id: String
     public let scale: Int
-    public let pipeline: ModelManifest.Pipeline
+    /// Padding, size rounding, output origin and shared statistics (declared by the architecture, or by the
+    /// manifest's pipeline family for ncnn models).
+    public let host: HostNeeds
     public let entry: ModelManifest.Entry?
     public let graph: Graph
-    /// Network input sides must be multiples of this (pixel-unshuffle models); the pipeline pads to it.
-    public let alignment: Int
+    /// Network input sides are rounded up to a multiple of this (pixel-unshuffle models, Real-CUGAN).
+    public var alignment: Int { host.sizeMultiple }
+    /// The manifest's name for this model's host needs (`.plain` for any other).
+    public var pipeline: ModelManifest.Pipeline { ModelManifest.Pipeline(host, scale: scale) }
     /// The architecture detected in a PyTorch / safetensors file (nil for ncnn models).
     public let architecture: String?
     /// Seconds spent reading and converting the weights.
     public let loadSeconds: Double
-    let backend: any Backend
+    /// The backend the model runs on: the first of the engine's list that supports every op of its graph, with
+    /// state of its own shared by this model's executables (`Backend.sharingWeights()`).
+    public let backend: any Backend
 
-    /// Whether a padded network window of height x width runs at full speed on the backend (nil: any size does).
-    /// oneDNN's Winograd kernels slow down on some sizes; the Real-ESRGAN pipeline pads a little more to avoid them.
-    var suitsBackend: ((Int, Int) -> Bool)? {
-        guard let dnnl = backend as? DNNLBackend, dnnl.convolutionAlgorithm == .winograd, dnnl.precision == .fp32 else {
-            return nil
-        }
-        return { DNNLBackend.winogradFriendlyWindow(height: $0, width: $1) }
-    }
-    /// Shared squeeze-excitation statistics for tiled runs (nil for models without global pools).
+    /// Shared squeeze-excitation statistics for tiled runs (nil when the host needs declare none or the graph has
+    /// no global pools).
     let statistics: SharedStatistics?
-    /// The graph cut before its row-local high-resolution tail, which then runs in row bands (nil: no such tail;
-    /// `ENHANCE_ROW_BANDS=0` turns banding off).
+    /// The graph cut before its row-local high-resolution tail, which then runs in row bands (nil: no such tail,
+    /// or banding turned off).
     let rowBands: RowBandSplit?
     private let executables = Mutex<ExecutableCache>(ExecutableCache())
     /// Bytes of the network's parameters as floats.
     let weightBytes: Int
 
-    /// About how much memory the model holds while loaded: its weights twice (as read, and laid out for the
-    /// backend) and the arenas of its cached executables.
-    public var residentBytes: Int { 2 * weightBytes + executables.withLock { $0.bytes } }
-    /// Activation bytes the cached executables may hold together; the least recently used ones are dropped
-    /// beyond it (a server sees many image sizes, each with its own executable and arena).
-    static let cacheBudgetBytes = UpscaleOptions.defaultMaxMemory
+    /// About how much memory the model holds while loaded: its weights as read, what its backend laid out from
+    /// them for every executable (`Backend.sharedBytes`) and the arenas of its cached executables.
+    public var residentBytes: Int { weightBytes + backend.sharedBytes + executableBytes }
+    /// Activation bytes of the cached executables.
+    var executableBytes: Int { executables.withLock { $0.bytes } }
 
     /// Which graph to run: the model itself, a statistics stage, or the model fed with shared statistics.
     enum Variant: Hashable {
@@ -56,32 +54,33 @@ public final class LoadedModel: Sendable {
         case tail(Shape)
     }
 
-    init(id: String, scale: Int, pipeline: ModelManifest.Pipeline, entry: ModelManifest.Entry?, graph: Graph,
-         backend: any Backend, loadSeconds: Double, alignment: Int = 1, architecture: String? = nil) {
+    /// - Parameter backend: the backend chosen for `graph` (see `Engine.backend(for:)`); the model takes a copy that
+    ///   shares laid-out weights between its executables.
+    init(id: String, scale: Int, host: HostNeeds, entry: ModelManifest.Entry?, graph: Graph, backend: any Backend,
+         loadSeconds: Double, architecture: String? = nil, rowBands: Bool = true) {
         self.id = id
         self.scale = scale
-        self.pipeline = pipeline
+        self.host = host
         self.entry = entry
         self.graph = graph
-        self.alignment = alignment
         self.architecture = architecture
         // Executables of this model (one per input size, plus probes, heads and tails) share their laid-out weights.
-        self.backend = (backend as? DNNLBackend)?.withWeightCache() ?? backend
+        self.backend = backend.sharingWeights()
         self.loadSeconds = loadSeconds
         self.weightBytes = 4 * graph.parameterSizes.joined().reduce(0, +)
-        self.statistics = SharedStatistics(graph: graph)
-        let banding = ProcessInfo.processInfo.environment["ENHANCE_ROW_BANDS"] != "0"
-        self.rowBands = banding ? RowBandSplit.find(graph) : nil
+        self.statistics = host.sharedStatistics ? SharedStatistics(graph: graph) : nil
+        self.rowBands = rowBands ? RowBandSplit.find(graph) : nil
     }
 
-    /// Reads an ncnn model and prepares its graph for `pipeline`, or rebuilds the network of a PyTorch /
-    /// safetensors file from its detected architecture.
-    static func load(_ resolved: ModelStore.Resolved, backend: any Backend) throws(EngineError) -> LoadedModel {
+    /// Reads an ncnn model (its host needs from the manifest's pipeline family), or rebuilds the network of a
+    /// PyTorch / safetensors file from its detected architecture (which declares its host needs), and picks the
+    /// backend that runs it.
+    static func load(_ resolved: ModelStore.Resolved, engine: Engine) throws(EngineError) -> LoadedModel {
         let start = Date()
         let paramPath: String, binPath: String
         switch resolved.files {
         case .ncnn(let param, let bin): (paramPath, binPath) = (param, bin)
-        case .weights(let path): return try loadWeights(resolved, path: path, backend: backend, start: start)
+        case .weights(let path): return try loadWeights(resolved, path: path, engine: engine, start: start)
         }
         let ncnn: NCNNModel
         do {
@@ -89,71 +88,71 @@ public final class LoadedModel: Sendable {
         } catch {
             throw .modelFile(path: paramPath, underlying: .ncnn(error))
         }
-        let pipeline = resolved.entry?.pipeline ?? .realesrgan
-        var graph = ncnn.graph
         let scale: Int
         if let s = resolved.entry?.scale {
             scale = s
         } else {
             // Probe the native scale from shape inference.
-            guard let shapes = try? graph.inferShapes(inputs: [Shape(c: 3, h: 64, w: 64)]),
-                  let out = graph.outputs.first, shapes[out].h % 64 == 0, shapes[out].h == shapes[out].w else {
+            guard let shapes = try? ncnn.graph.inferShapes(inputs: [Shape(c: 3, h: 64, w: 64)]),
+                  let out = ncnn.graph.outputs.first, shapes[out].h % 64 == 0, shapes[out].h == shapes[out].w else {
                 throw .invalidOption("cannot infer the scale of \(paramPath): its output is not an integer multiple of its input")
             }
             scale = shapes[out].h / 64
         }
-        if pipeline == .realcugan && scale == 4 {
-            graph = Pipelines.addCUGANResidual(graph, padding: Pipelines.cuganPadding(scale: 4))
-        }
-        return LoadedModel(id: resolved.id, scale: scale, pipeline: pipeline, entry: resolved.entry, graph: graph,
-                           backend: backend, loadSeconds: Date().timeIntervalSince(start))
+        let host = (resolved.entry?.pipeline ?? .realesrgan).hostNeeds(scale: scale)
+        let graph = Self.hostGraph(ncnn.graph, host)
+        return LoadedModel(id: resolved.id, scale: scale, host: host, entry: resolved.entry, graph: graph,
+                           backend: try engine.backend(for: graph, model: resolved.id),
+                           loadSeconds: Date().timeIntervalSince(start), rowBands: engine.rowBands)
     }
 
-    /// A weight file: detect the architecture, build its RGB graph, and run it with the padding its family's
-    /// official tools use (plain: none beyond the alignment the network needs).
-    private static func loadWeights(_ resolved: ModelStore.Resolved, path: String, backend: any Backend,
+    /// A weight file: detect the architecture and build its RGB graph; the architecture's facts say how the host
+    /// runs it.
+    private static func loadWeights(_ resolved: ModelStore.Resolved, path: String, engine: Engine,
                                     start: Date) throws(EngineError) -> LoadedModel {
         let detected: DetectedModel
-        var graph: Graph
+        let graph: Graph
         do { detected = try ArchitectureRegistry.standard.load(path: path) } catch {
             throw .modelFile(path: path, underlying: ModelFileError(error))
         }
-        do { graph = try detected.imageGraph() } catch { throw .modelFile(path: path, underlying: .architecture(error)) }
-        // The Real-ESRGAN family runs with the 10-pixel reflect padding of its official tools (so a .pth gives the
-        // same pixels as the matching ncnn model, borders included); others without padding.
-        let esrganFamily = ["RRDBNet", "SRVGGNetCompact", "SPAN"].contains(detected.architecture)
-        var pipeline: ModelManifest.Pipeline = esrganFamily && detected.facts.alignment == 1 ? .realesrgan : .plain
-        if detected.architecture == RealCUGAN.name {
-            // The network core of realcugan-ncnn-vulkan's files: the same host padding and x4 residual apply.
-            pipeline = .realcugan
-            if detected.facts.scale == 4 {
-                graph = Pipelines.addCUGANResidual(graph, padding: Pipelines.cuganPadding(scale: 4))
-            }
+        do { graph = Self.hostGraph(try detected.imageGraph(), detected.facts.host) } catch {
+            throw .modelFile(path: path, underlying: .architecture(error))
         }
-        return LoadedModel(id: resolved.id, scale: detected.facts.scale, pipeline: pipeline, entry: nil, graph: graph,
-                           backend: backend, loadSeconds: Date().timeIntervalSince(start),
-                           alignment: detected.facts.alignment, architecture: detected.architecture)
+        return LoadedModel(id: resolved.id, scale: detected.facts.scale, host: detected.facts.host, entry: nil,
+                           graph: graph, backend: try engine.backend(for: graph, model: resolved.id),
+                           loadSeconds: Date().timeIntervalSince(start), architecture: detected.architecture,
+                           rowBands: engine.rowBands)
     }
 
-    /// The executable for `variant`, compiled on first use.
-    func executable(_ variant: Variant) throws -> any Executable {
-        if let cached = executables.withLock({ $0.use(variant) }) { return cached.executable }
+    /// The network with what its host needs add to the graph (Real-CUGAN x4's nearest residual).
+    static func hostGraph(_ graph: Graph, _ host: HostNeeds) -> Graph {
+        host.nearestResidual ? Pipelines.addNearestResidual(graph, padding: host.padding, scale: 4) : graph
+    }
+
+    /// The executable for `variant`, compiled on first use with `limits`; the model's cached executables stay
+    /// within `cacheBytes` of activation memory (least recently used out first).
+    func executable(_ variant: Variant, limits: CompileLimits = ExecutionPlan.Budgets.standard.compileLimits,
+                    cacheBytes: Int = ExecutionPlan.Budgets.standard.executableCacheBytes) throws -> any Executable {
+        let key = ExecutableCache.Key(variant: variant, limits: limits)
+        if let cached = executables.withLock({ $0.use(key) }) { return cached.executable }
         let compiled: any Executable
         switch variant {
         case .model(let shape):
-            compiled = try backend.compile(graph, inputShape: shape)
+            compiled = try backend.compile(graph, inputShapes: [shape], limits: limits)
         case .stage(let k, let shape):
             let g = statistics!.stages[k]
-            compiled = try backend.compile(g, inputShapes: [shape] + statistics!.pools[..<k].map { pooledShape($0, for: shape) })
+            compiled = try backend.compile(g, inputShapes: [shape] + statistics!.pools[..<k].map { pooledShape($0, for: shape) },
+                                           limits: limits)
         case .withStatistics(let shape):
             compiled = try backend.compile(statistics!.final,
-                                           inputShapes: [shape] + statistics!.pools.map { pooledShape($0, for: shape) })
+                                           inputShapes: [shape] + statistics!.pools.map { pooledShape($0, for: shape) },
+                                           limits: limits)
         case .head(let shape):
-            compiled = try backend.compile(rowBands!.head, inputShape: shape)
+            compiled = try backend.compile(rowBands!.head, inputShapes: [shape], limits: limits)
         case .tail(let shape):
-            compiled = try backend.compile(rowBands!.tail, inputShape: shape)
+            compiled = try backend.compile(rowBands!.tail, inputShapes: [shape], limits: limits)
         }
-        executables.withLock { $0.insert(ExecutableBox(executable: compiled), for: variant, budget: Self.cacheBudgetBytes) }
+        executables.withLock { $0.insert(ExecutableBox(executable: compiled), for: key, budget: cacheBytes) }
         return compiled
     }
 
@@ -170,16 +169,18 @@ public final class LoadedModel: Sendable {
         return shapes.isEmpty ? Shape(c: 1, h: 1, w: 1) : shapes[pool]
     }
 
-    /// Runs `variant` on its inputs (the padded window first). A whole model with a row-local tail runs its head,
-    /// then its tail band by band. `cancellation` is asked between ops: once raised, the run stops at the next op
-    /// and this throws `EngineError.cancelled`.
-    func run(_ variant: Variant, inputs: [Tensor], cancellation: Cancellation? = nil) throws -> [Tensor] {
+    /// Runs `variant` on its inputs (the padded window first) as `plan` says (band height, compile limits, cache
+    /// budget). A whole model with a row-local tail runs its head, then its tail band by band. `cancellation` is
+    /// asked between ops: once raised, the run stops at the next op and this throws `EngineError.cancelled`.
+    func run(_ variant: Variant, inputs: [Tensor], budgets: ExecutionPlan.Budgets = .standard,
+             cancellation: Cancellation? = nil) throws -> [Tensor] {
         let shouldStop: (() -> Bool)? = cancellation.map { c in { c.isCancelled } }
         do {
-            if case .model(let shape) = variant, let plan = bandPlan(for: shape) {
-                return [try runBanded(inputs[0], plan, shouldStop: shouldStop)]
+            if case .model(let shape) = variant, let plan = bandPlan(for: shape, bandBytes: budgets.bandBytes) {
+                return [try runBanded(inputs[0], plan, budgets: budgets, shouldStop: shouldStop)]
             }
-            return try executable(variant).run(inputs: inputs, shouldStop: shouldStop)
+            return try executable(variant, limits: budgets.compileLimits, cacheBytes: budgets.executableCacheBytes)
+                .run(inputs: inputs, shouldStop: shouldStop)
         } catch BackendError.interrupted {
             throw EngineError.cancelled
         }
@@ -196,9 +197,10 @@ public final class LoadedModel: Sendable {
         var bands: [RowBandSplit.Band] { split.bands(height: value.h, rows: windowRows - 2 * split.halo) }
     }
 
-    /// Tail activations a band may hold, about: the tail then needs a sixth of what realesrgan-x4plus's whole
-    /// 4x tail needs on a 276x276 window, for a few percent more tail work (the halo rows are computed twice).
-    static let bandBytes = 96 << 20
+    /// Tail activations a band may hold at the default memory budget (96 MiB; `ExecutionPlan.Budgets.bandBytes`
+    /// scales it with `--max-memory`): the tail then needs a sixth of what realesrgan-x4plus's whole 4x tail needs
+    /// on a 276x276 window, for a few percent more tail work (the halo rows are computed twice).
+    static let bandBytes = ExecutionPlan.Budgets.standard.bandBytes
 
     /// The banded plan for an input of `shape`, or nil when the model has no row-local tail or the split value is
     /// too short for bands to pay.
@@ -217,9 +219,12 @@ public final class LoadedModel: Sendable {
     }
 
     /// The head once, then the tail on each band window.
-    func runBanded(_ input: Tensor, _ plan: BandPlan, shouldStop: (() -> Bool)? = nil) throws -> Tensor {
-        let value = try executable(.head(input.shape)).run(inputs: [input], shouldStop: shouldStop)[0]
-        let tail = try executable(.tail(plan.tailShape))
+    func runBanded(_ input: Tensor, _ plan: BandPlan, budgets: ExecutionPlan.Budgets = .standard,
+                   shouldStop: (() -> Bool)? = nil) throws -> Tensor {
+        let limits = budgets.compileLimits, cacheBytes = budgets.executableCacheBytes
+        let value = try executable(.head(input.shape), limits: limits, cacheBytes: cacheBytes)
+            .run(inputs: [input], shouldStop: shouldStop)[0]
+        let tail = try executable(.tail(plan.tailShape), limits: limits, cacheBytes: cacheBytes)
         return try plan.split.run(value: value, bands: plan.bands) { try tail.run(inputs: [$0], shouldStop: shouldStop)[0] }
     }
 
@@ -239,11 +244,11 @@ public final class LoadedModel: Sendable {
             if let split = rowBands {
                 let value = try split.head.inferShapes(inputs: [shape])[split.head.outputs[0]]
                 let rows = min(value.h, 96)
-                p.head = Double(try backend.compile(split.head, inputShape: shape).workspaceBytes) / Double(side * side)
-                p.tail = Double(try backend.compile(split.tail, inputShape: Shape(c: value.c, h: rows, w: value.w))
-                    .workspaceBytes) / Double(rows * value.w)
+                p.head = Double(try backend.workspaceEstimate(split.head, inputShapes: [shape])) / Double(side * side)
+                p.tail = Double(try backend.workspaceEstimate(split.tail, inputShapes: [Shape(c: value.c, h: rows, w: value.w)]))
+                    / Double(rows * value.w)
             } else {
-                p.whole = Double(try backend.compile(graph, inputShape: shape).workspaceBytes) / Double(side * side)
+                p.whole = Double(try backend.workspaceEstimate(graph, inputShapes: [shape])) / Double(side * side)
             }
         } catch {
             throw .backend("cannot compile \(id) for a \(side)x\(side) window: \(error)")
@@ -254,11 +259,11 @@ public final class LoadedModel: Sendable {
 
     /// The activation memory a network window of `height` x `width` (padding included) needs, estimated from the
     /// probes: with a row-local tail, the head's arena, the split value handed to the tail and one band's tail arena
-    /// (or the whole tail when the window is too short for bands).
-    func workspaceBytes(height: Int, width: Int) throws(EngineError) -> Double {
+    /// (or the whole tail when the window is too short for bands of `bandBytes`).
+    func workspaceBytes(height: Int, width: Int, bandBytes: Int = LoadedModel.bandBytes) throws(EngineError) -> Double {
         let p = try measuredProbes()
         let shape = Shape(c: 3, h: height, w: width), pixels = Double(height * width)
-        if let plan = bandPlan(for: shape) {
+        if let plan = bandPlan(for: shape, bandBytes: bandBytes) {
             return p.head * pixels + 4 * Double(plan.value.count) + p.tail * Double(plan.windowRows * plan.value.w)
         }
         guard let split = rowBands, let value = try? split.head.inferShapes(inputs: [shape])[split.head.outputs[0]] else {
@@ -269,38 +274,43 @@ public final class LoadedModel: Sendable {
 
     /// Compiles what a run on a `[1, c, h, w]` input of `shape` needs (banded models: head and tail), so the
     /// first run pays no compilation.
-    public func prepare(inputShape shape: Shape) throws {
-        if let plan = bandPlan(for: shape) {
-            _ = try executable(.head(shape))
-            _ = try executable(.tail(plan.tailShape))
+    public func prepare(inputShape shape: Shape, budgets: ExecutionPlan.Budgets = .standard) throws {
+        let limits = budgets.compileLimits, cacheBytes = budgets.executableCacheBytes
+        if let plan = bandPlan(for: shape, bandBytes: budgets.bandBytes) {
+            _ = try executable(.head(shape), limits: limits, cacheBytes: cacheBytes)
+            _ = try executable(.tail(plan.tailShape), limits: limits, cacheBytes: cacheBytes)
         } else {
-            _ = try executable(.model(shape))
+            _ = try executable(.model(shape), limits: limits, cacheBytes: cacheBytes)
         }
     }
 
     /// Runs the raw network on a `[1, c, h, w]` tensor (already padded as the pipeline requires).
-    public func runNetwork(_ input: Tensor) throws -> Tensor {
-        try run(.model(input.shape), inputs: [input])[0]
+    public func runNetwork(_ input: Tensor, budgets: ExecutionPlan.Budgets = .standard) throws -> Tensor {
+        try run(.model(input.shape), inputs: [input], budgets: budgets)[0]
     }
 }
 
-/// Compiled executables keyed by variant, least recently used first out once their arenas exceed a byte budget
-/// (at most 8 entries whatever their size).
+/// Compiled executables keyed by variant and compile limits, least recently used first out once their arenas
+/// exceed a byte budget (at most 8 entries whatever their size).
 struct ExecutableCache {
-    private var entries: [LoadedModel.Variant: ExecutableBox] = [:]
-    private var order: [LoadedModel.Variant] = []   // least recently used first
+    struct Key: Hashable {
+        var variant: LoadedModel.Variant
+        var limits: CompileLimits
+    }
+    private var entries: [Key: ExecutableBox] = [:]
+    private var order: [Key] = []   // least recently used first
 
     var count: Int { entries.count }
     var bytes: Int { entries.values.reduce(0) { $0 + $1.executable.workspaceBytes } }
 
-    mutating func use(_ key: LoadedModel.Variant) -> ExecutableBox? {
+    mutating func use(_ key: Key) -> ExecutableBox? {
         guard let box = entries[key] else { return nil }
         order.removeAll { $0 == key }
         order.append(key)
         return box
     }
 
-    mutating func insert(_ box: ExecutableBox, for key: LoadedModel.Variant, budget: Int) {
+    mutating func insert(_ box: ExecutableBox, for key: Key, budget: Int) {
         entries[key] = box
         order.removeAll { $0 == key }
         order.append(key)
@@ -310,8 +320,8 @@ struct ExecutableCache {
     }
 
     mutating func remove(where predicate: (LoadedModel.Variant) -> Bool) {
-        for key in order where predicate(key) { entries[key] = nil }
-        order.removeAll(where: predicate)
+        for key in order where predicate(key.variant) { entries[key] = nil }
+        order.removeAll { predicate($0.variant) }
     }
 }
 

@@ -2,7 +2,6 @@ import Foundation
 import SRCore
 import SRWeights
 import SRModels
-import SRBackendDNNL
 
 /// What `enhance inspect` reports about a model: a PyTorch / safetensors weight file, an ncnn `.param` or an
 /// installed model id.
@@ -128,12 +127,14 @@ extension ModelStore {
     /// architecture, its configuration, the scale, the source file and the converter.
     ///
     /// An ncnn source is mapped by the order and shapes of its weights (see `ArchitectureRegistry.ncnnWeights`) and
-    /// the mapping is accepted only when the rebuilt network gives the ncnn graph's output on a test input.
+    /// the mapping is accepted only when the rebuilt network gives the ncnn graph's output on a test input, run on
+    /// the first of `backends` that supports it.
     /// - Throws: `EngineError.invalidOption` when `output` is the input or not `.safetensors`; `.modelFile` when the
     ///   input cannot be read or recognised (an ncnn graph no architecture reproduces names why) or the output
     ///   cannot be written.
     @discardableResult
-    public func convert(_ idOrPath: String, to output: String, storage: StorageType? = nil) throws(EngineError) -> ModelReport {
+    public func convert(_ idOrPath: String, to output: String, storage: StorageType? = nil,
+                        backends: [any Backend]) throws(EngineError) -> ModelReport {
         let resolved = try resolve(idOrPath)
         guard (output as NSString).pathExtension.lowercased() == "safetensors" else {
             throw .invalidOption("the output must be a .safetensors file, got '\(output)'")
@@ -154,7 +155,7 @@ extension ModelStore {
                 throw .modelFile(path: path, underlying: ModelFileError(error))
             }
         case .ncnn(let param, let bin):
-            detected = try Self.mapNCNN(param: param, bin: bin, output: resolved.entry?.blobs.output)
+            detected = try Self.mapNCNN(param: param, bin: bin, output: resolved.entry?.blobs.output, backends: backends)
         }
         var metadata = detected.conversionMetadata(source: (resolved.path as NSString).lastPathComponent,
                                                    convertedBy: "enhance convert")
@@ -174,7 +175,8 @@ extension ModelStore {
 
     /// The architecture, configuration and PyTorch-named weights of the ncnn model `param` + `bin`: the first
     /// candidate whose network reproduces the ncnn graph's output on a random image.
-    static func mapNCNN(param: String, bin: String, output: String?) throws(EngineError) -> DetectedModel {
+    static func mapNCNN(param: String, bin: String, output: String?,
+                        backends: [any Backend]) throws(EngineError) -> DetectedModel {
         let model: NCNNModel
         do { model = try NCNNModel.load(param: param, bin: bin, output: output) } catch {
             throw .modelFile(path: param, underlying: .ncnn(error))
@@ -194,7 +196,7 @@ extension ModelStore {
         let alignment = candidates.reduce(1) { lcm($0, $1.facts.alignment) }
         let least = candidates.map(\.facts.minimumInputSide).reduce(ncnnCheckSide, max)
         let side = (least + alignment - 1) / alignment * alignment
-        let backend = DNNLBackend(convolutionAlgorithm: .direct)
+        let backend = try Engine.backend(from: backends, for: model.graph, model: param)
         let reference: Tensor
         let input: Tensor
         do {

@@ -1,4 +1,5 @@
 import Foundation
+public import SRModels
 
 /// The committed list of models Enhance knows (`models/manifest.json`, embedded in the binary).
 public struct ModelManifest: Codable, Sendable {
@@ -67,6 +68,21 @@ public struct ModelManifest: Codable, Sendable {
         /// No padding beyond rounding the size up to the network's alignment (reflected at the bottom and right):
         /// networks loaded from PyTorch / safetensors files, as their reference inference code runs them.
         case plain
+
+        /// The host needs this family names: the manifest's vocabulary for the presets its architectures declare
+        /// (`HostNeeds.realESRGAN`, `.realCUGAN(scale:)`; `.plain`: nothing beyond the network's own alignment).
+        public func hostNeeds(scale: Int) -> HostNeeds {
+            switch self {
+            case .realesrgan: .realESRGAN
+            case .realcugan: .realCUGAN(scale: scale)
+            case .plain: .aligned(1)
+            }
+        }
+
+        /// The family whose host needs are `host` (`.plain` for any other).
+        public init(_ host: HostNeeds, scale: Int) {
+            self = [Self.realesrgan, .realcugan].first { $0.hostNeeds(scale: scale) == host } ?? .plain
+        }
     }
 
     /// The manifest compiled into this binary.

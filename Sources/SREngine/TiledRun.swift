@@ -1,5 +1,4 @@
 import SRCore
-import SRBackendReference
 
 /// One pass of a model (or of the alpha resampler) over an image, tile by tile.
 struct TiledRun {
@@ -7,9 +6,12 @@ struct TiledRun {
     let model: LoadedModel
     /// `[1, c, h, w]` planes in `[0, 1]`.
     let source: Tensor
-    /// Tile side in input pixels, nil for the whole image at once.
-    let tile: Int?
+    /// Tile size, padding and memory caps of this upscale.
+    let plan: ExecutionPlan
     let options: UpscaleOptions
+
+    /// Tile side in input pixels, nil for the whole image at once.
+    var tile: Int? { plan.tile }
 
     var height: Int { source.shape.h }
     var width: Int { source.shape.w }
@@ -27,7 +29,7 @@ struct TiledRun {
     func colorRows() throws -> Rows {
         let transforms = options.tta ? Transform.all : [Transform.identity]
         var statistics: [Transform: [Tensor]] = [:]
-        if tile != nil, let shared = model.statistics, options.shareStatistics {
+        if plan.sharesStatistics, let shared = model.statistics {
             for t in transforms { statistics[t] = try sharedStatistics(shared, transform: t) }
         }
         let s = model.scale
@@ -60,7 +62,7 @@ struct TiledRun {
             let rgb = Tensor(dims: [1, 3, height, width], data: source.data + source.data + source.data)
             var quiet = options
             quiet.progress = nil
-            let color = try TiledRun(engine: engine, model: model, source: rgb, tile: tile, options: quiet).colorRows()
+            let color = try TiledRun(engine: engine, model: model, source: rgb, plan: plan, options: quiet).colorRows()
             return {
                 guard let (first, rows) = try color() else { return nil }
                 let plane = rows.shape.h * rows.shape.w
@@ -69,14 +71,21 @@ struct TiledRun {
             }
         case .resample:
             // Bicubic taps reach 2 pixels out; a 2-pixel margin makes tiles agree exactly with the whole image.
+            // The bicubic resize runs as a one-op graph on the model's backend (compiled once per window shape).
             let s = model.scale, height = self.height, width = self.width, source = self.source
             let margin = tile == nil ? 0 : 2
+            var resize = Graph()
+            resize.outputs = [resize.add(.resize(Resize(mode: .bicubic, scaleH: Float(s), scaleW: Float(s))),
+                                         [resize.add(.input, [], name: "alpha")], name: "alpha_bicubic")]
+            let backend = try engine.backend(for: resize, model: "the alpha resampler")
+            var compiled: [Shape: any Executable] = [:]
             let cursor = Tiler.Cursor(tiler, channels: 1) { y0, x0, h, w in
                 let wy = max(0, y0 - margin), wx = max(0, x0 - margin)
                 let wh = min(height, y0 + h + margin) - wy, ww = min(width, x0 + w + margin) - wx
                 let win = source.cropped(y: wy, x: wx, height: wh, width: ww)
-                let up = ReferenceKernels.resize(win, Resize(mode: .bicubic, scaleH: Float(s), scaleW: Float(s)),
-                                                 Shape(c: 1, h: wh * s, w: ww * s))
+                let executable = try compiled[win.shape] ?? backend.compile(resize, inputShape: win.shape)
+                compiled[win.shape] = executable
+                let up = try executable.run(win)
                 return up.cropped(y: (y0 - wy) * s, x: (x0 - wx) * s, height: h * s, width: w * s)
             }
             return { try cursor.next() }
@@ -95,21 +104,20 @@ struct TiledRun {
     private func network(_ window: Tensor, statistics: [Tensor]?) throws -> Tensor {
         if options.cancellation?.isCancelled == true { throw EngineError.cancelled }
         let s = model.scale
-        let plan = Pipelines.plan(model.pipeline, scale: s, height: window.shape.h, width: window.shape.w,
-                                  alignment: model.alignment,
-                                  window: model.suitsBackend)
-        let input = Pipelines.pad(window, plan)
+        let pad = plan.padding(height: window.shape.h, width: window.shape.w)
+        let input = Pipelines.pad(window, pad)
         let raw = if let statistics {
-            try model.run(.withStatistics(input.shape), inputs: [input] + statistics, cancellation: options.cancellation)[0]
+            try model.run(.withStatistics(input.shape), inputs: [input] + statistics, budgets: plan.budgets,
+                          cancellation: options.cancellation)[0]
         } else {
-            try model.run(.model(input.shape), inputs: [input], cancellation: options.cancellation)[0]
+            try model.run(.model(input.shape), inputs: [input], budgets: plan.budgets, cancellation: options.cancellation)[0]
         }
-        let needH = plan.originY + window.shape.h * s, needW = plan.originX + window.shape.w * s
+        let needH = pad.originY + window.shape.h * s, needW = pad.originX + window.shape.w * s
         guard raw.shape.c == 3, raw.shape.h >= needH, raw.shape.w >= needW else {
             throw EngineError.backend("model '\(model.id)' produced \(raw.shape) for a padded input \(input.shape); " +
                                       "expected at least \(needH)x\(needW) at x\(s)")
         }
-        return raw.cropped(y: plan.originY, x: plan.originX, height: window.shape.h * s, width: window.shape.w * s)
+        return raw.cropped(y: pad.originY, x: pad.originX, height: window.shape.h * s, width: window.shape.w * s)
     }
 
     /// Squeeze-excitation statistics shared by all tiles: pool by pool, the mean over every tile of what that
@@ -127,12 +135,9 @@ struct TiledRun {
                 for x0 in xs {
                     let (window, _, _) = self.window(y0: y0, x0: x0, height: th, width: tw)
                     let t = transform.apply(window)
-                    let input = Pipelines.pad(t, Pipelines.plan(model.pipeline, scale: model.scale,
-                                                                 height: t.shape.h, width: t.shape.w,
-                                                                 alignment: model.alignment,
-                                                                 window: model.suitsBackend))
-                    let pooled = try model.run(.stage(k, input.shape), inputs: [input] + values,
-                                                   cancellation: options.cancellation)[0]
+                    let input = Pipelines.pad(t, plan.padding(height: t.shape.h, width: t.shape.w))
+                    let pooled = try model.run(.stage(k, input.shape), inputs: [input] + values, budgets: plan.budgets,
+                                               cancellation: options.cancellation)[0]
                     dims = pooled.dims
                     if sum == nil { sum = pooled.data } else { for i in pooled.data.indices { sum![i] += pooled.data[i] } }
                 }

@@ -63,9 +63,12 @@ public struct ModelFacts: Sendable, Equatable, Codable {
     public var fixedInputSize: Int?
     /// The smallest input side the network accepts (unpadded convolutions shrink their input; Real-CUGAN).
     public var minimumInputSide: Int
+    /// What the engine does around the network when it upscales an image (default: round the input up to
+    /// `alignment`, nothing else).
+    public var host: HostNeeds
 
     public init(kind: ModelKind = .upscaler, scale: Int, inChannels: Int, outChannels: Int, alignment: Int = 1,
-                fixedInputSize: Int? = nil, minimumInputSide: Int = 1) {
+                fixedInputSize: Int? = nil, minimumInputSide: Int = 1, host: HostNeeds? = nil) {
         self.kind = kind
         self.scale = scale
         self.inChannels = inChannels
@@ -73,6 +76,66 @@ public struct ModelFacts: Sendable, Equatable, Codable {
         self.alignment = alignment
         self.fixedInputSize = fixedInputSize
         self.minimumInputSide = minimumInputSide
+        self.host = host ?? .aligned(alignment)
+    }
+}
+
+/// What the host does around a network when it upscales an image: padding, size rounding, where the wanted output
+/// starts, statistics shared between tiles. Architectures declare it in `facts(_:)` (ncnn models through the
+/// manifest's `pipeline` family, which names one of the presets below); the engine reads only these fields and never
+/// an architecture or pipeline name. See `docs/backends.md` ("The execution plan").
+public struct HostNeeds: Sendable, Equatable, Hashable, Codable {
+    /// Pixels reflected on every side of a window before the network (0: none).
+    public var padding: Int
+    /// The unpadded window's sides are rounded up to a multiple of this by reflecting more at the bottom and right
+    /// (pixel-unshuffle and pooling networks, Real-CUGAN's alignment).
+    public var sizeMultiple: Int
+    /// Where the wanted output starts inside the network's output.
+    public var outputOrigin: OutputOrigin
+    /// Up to this many extra rows and columns may be reflected at the bottom and right when the backend prefers
+    /// another window size (`Backend.prefersWindow`); the extra output is cropped away. 0: never.
+    public var backendSlack: Int
+    /// The smallest image side (before padding) the pipeline accepts.
+    public var minimumSide: Int
+    /// Global-average pools (squeeze-excitation) see the whole image: tiled runs compute them once, over all
+    /// tiles, and share them (`--no-share-statistics` turns it off).
+    public var sharedStatistics: Bool
+    /// The network predicts a residual over the nearest upsampling of the unpadded window, which the engine adds
+    /// to its graph (Real-CUGAN x4).
+    public var nearestResidual: Bool
+
+    public enum OutputOrigin: String, Sendable, Hashable, Codable {
+        /// The padding, scaled: the network keeps its padded border (Real-ESRGAN family).
+        case scaledPadding
+        /// The output's first pixel: the network crops its padding itself, or there is none.
+        case zero
+    }
+
+    public init(padding: Int = 0, sizeMultiple: Int = 1, outputOrigin: OutputOrigin = .zero, backendSlack: Int = 0,
+                minimumSide: Int = 1, sharedStatistics: Bool = false, nearestResidual: Bool = false) {
+        self.padding = padding
+        self.sizeMultiple = max(1, sizeMultiple)
+        self.outputOrigin = outputOrigin
+        self.backendSlack = backendSlack
+        self.minimumSide = minimumSide
+        self.sharedStatistics = sharedStatistics
+        self.nearestResidual = nearestResidual
+    }
+
+    /// No padding beyond rounding the sides up to `multiple`: networks as their PyTorch inference code runs them.
+    public static func aligned(_ multiple: Int) -> HostNeeds { HostNeeds(sizeMultiple: multiple) }
+
+    /// Real-ESRGAN, SRVGGNetCompact and SPAN: 10 px reflected on every side (as their official tools do, so a
+    /// `.pth` gives the matching ncnn model's pixels, borders included), up to 12 more at the bottom/right for the
+    /// backend's window sizes.
+    public static let realESRGAN = HostNeeds(padding: 10, outputOrigin: .scaledPadding, backendSlack: 12)
+
+    /// Real-CUGAN: 18 / 14 / 19 px for x2 / x3 / x4, sides rounded to a multiple of 2 (x2, x4) or 4 (x3), the
+    /// output from the image origin, squeeze-excitation statistics shared by tiles, x4 adds the nearest residual
+    /// (realcugan-ncnn-vulkan's host code).
+    public static func realCUGAN(scale: Int) -> HostNeeds {
+        HostNeeds(padding: [2: 18, 3: 14, 4: 19][scale] ?? 18, sizeMultiple: scale == 2 || scale == 4 ? 2 : 4,
+                  sharedStatistics: true, nearestResidual: scale == 4)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+public import SRCore
 import Logging
 public import SREngine
 import ServiceLifecycle
@@ -6,7 +7,8 @@ import Synchronization
 
 /// A bounded queue of inference jobs and the worker threads that run them.
 ///
-/// Each worker is an OS thread with its own `Engine` (compiled models, activation arena, oneDNN thread count):
+/// Each worker is an OS thread with its own `Engine` over the configured backends (compiled models, activation
+/// arena, the backends' per-thread settings such as oneDNN's thread count):
 /// inference is long, blocking CPU work that must not run on the server's event loops or Swift's cooperative
 /// pool. At most `limit` jobs wait; `submit` refuses one more, so the server answers `429` instead of growing
 /// without bound. As a `Service` it starts the workers, loads the default model in each (then `isReady`), and on
@@ -51,23 +53,21 @@ public final class InferenceQueue: Sendable, Service {
 
     public let workers: Int
     public let limit: Int
-    private let threads: Int
+    private let backends: [any Backend]
     private let store: ModelStore
     private let preload: [String]
     private let maxMemory: Int
-    private let precision: Precision
     private let metrics: ServerMetrics?
     private let logger: Logger
     private let state = Mutex(State())
     private let wakeUp = DispatchSemaphore(value: 0)
 
-    public init(workers: Int, limit: Int, threadsPerWorker: Int, store: ModelStore, preload: [String],
-                maxMemory: Int = UpscaleOptions.defaultMaxMemory, precision: Precision = .fp32,
-                metrics: ServerMetrics? = nil, logger: Logger) {
-        self.precision = precision
+    /// - Parameter backends: what each worker's engine runs models on (built once by `enhance serve`).
+    public init(workers: Int, limit: Int, backends: [any Backend], store: ModelStore, preload: [String],
+                maxMemory: Int = UpscaleOptions.defaultMaxMemory, metrics: ServerMetrics? = nil, logger: Logger) {
+        self.backends = backends
         self.workers = max(1, workers)
         self.limit = max(0, limit)
-        self.threads = max(1, threadsPerWorker)
         self.store = store
         self.preload = preload
         self.maxMemory = maxMemory
@@ -169,9 +169,10 @@ public final class InferenceQueue: Sendable, Service {
     }
 
     private func workerLoop(_ index: Int) {
-        // oneDNN's OpenMP thread count is per OS thread: set it here, in the thread that runs the primitives.
-        // Models a client names are unloaded, least recently used first, beyond the memory budget.
-        let engine = Engine(store: store, threads: threads, precision: precision, modelMemory: maxMemory)
+        // Backends' per-thread settings (oneDNN's OpenMP thread count) apply to the thread that creates the engine:
+        // this one, which runs the primitives. Models a client names are unloaded, least recently used first,
+        // beyond the memory budget.
+        let engine = Engine(store: store, backends: backends, modelMemory: maxMemory)
         var log = logger
         log[metadataKey: "worker"] = "\(index)"
         do {

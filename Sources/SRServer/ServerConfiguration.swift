@@ -1,4 +1,5 @@
 import Foundation
+public import SRCore
 import SREngine
 
 /// Everything `enhance serve` can be told; the defaults suit a 2-core machine with a few GB of memory.
@@ -11,10 +12,12 @@ public struct ServerConfiguration: Sendable {
     /// Inference workers; each owns an engine (its own compiled models and activation memory) and runs one job
     /// at a time with `threadsPerWorker` threads.
     public var workers = 1
-    /// oneDNN threads per worker (default: the cores divided among the workers).
+    /// oneDNN threads per worker (default: the cores divided among the workers); `enhance serve` builds `backends`
+    /// with it.
     public var threadsPerWorker: Int?
-    /// Numeric precision of the workers' engines.
-    public var precision: Precision = .fp32
+    /// The backends every worker's engine runs models on, most preferred first (`enhance serve` builds them once
+    /// from its options; see `BackendOptions`). Must not be empty.
+    public var backends: [any Backend] = []
     /// Jobs that may wait for a worker; one more gets `429` with `Retry-After`.
     public var queueLimit = 8
     /// Request bodies above this many bytes get `413`.

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import SRBackendDNNL
 import SREngine
 import SRImageIO
 import SRServer
@@ -27,6 +28,7 @@ func makeServer(_ tweak: (inout ServerConfiguration) -> Void = { _ in }, store: 
     var c = ServerConfiguration()
     c.defaultModel = testModel
     c.threadsPerWorker = 1
+    c.backends = [DNNLBackend(threads: 1)]
     c.port = 0
     tweak(&c)
     return EnhanceServer(configuration: c, store: store)

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import SRBackendDNNL
 import SREngine
 import SRImageIO
 import SRServer
@@ -24,6 +25,7 @@ struct WeightFileServingTests {
         var c = ServerConfiguration()
         c.defaultModel = Self.fixture("msrresnet_x4.pth")
         c.threadsPerWorker = 1
+        c.backends = [DNNLBackend(threads: 1)]
         let server = EnhanceServer(configuration: c, store: ModelStore(directory: dir))
         #expect(server.catalog.defaultID == "msrresnet_x4")
         try await server.application().test(.router) { client in

@@ -118,7 +118,8 @@ public enum RRDBNet: Architecture {
     }
 
     public static func facts(_ c: Config) -> ModelFacts {
-        ModelFacts(scale: c.scale, inChannels: c.inChannels, outChannels: c.outChannels, alignment: c.unshuffle)
+        ModelFacts(scale: c.scale, inChannels: c.inChannels, outChannels: c.outChannels, alignment: c.unshuffle,
+                   host: c.unshuffle == 1 ? .realESRGAN : nil)
     }
 
     public static func randomConfig(using g: inout SeededGenerator) -> Config {

@@ -177,7 +177,8 @@ public enum RealCUGAN: Architecture {
 
     public static func facts(_ c: Config) -> ModelFacts {
         // Unpadded convolutions need a 40-pixel input at least (8 output pixels at x2); the pipeline pads by 14-19.
-        ModelFacts(scale: c.scale, inChannels: 3, outChannels: 3, alignment: c.scale == 3 ? 4 : 2, minimumInputSide: 40)
+        ModelFacts(scale: c.scale, inChannels: 3, outChannels: 3, alignment: c.scale == 3 ? 4 : 2, minimumInputSide: 40,
+                   host: .realCUGAN(scale: c.scale))
     }
 
     public static func randomConfig(using g: inout SeededGenerator) -> Config {

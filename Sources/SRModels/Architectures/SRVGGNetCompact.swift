@@ -99,7 +99,7 @@ public enum SRVGGNetCompact: Architecture {
     }
 
     public static func facts(_ c: Config) -> ModelFacts {
-        ModelFacts(scale: c.scale, inChannels: c.inChannels, outChannels: c.outChannels)
+        ModelFacts(scale: c.scale, inChannels: c.inChannels, outChannels: c.outChannels, host: .realESRGAN)
     }
 
     public static func randomConfig(using g: inout SeededGenerator) -> Config {
