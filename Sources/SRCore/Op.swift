@@ -122,6 +122,29 @@ extension Op {
         }
     }
 
+    /// Element counts of the tensors the op holds (weights, biases, PReLU slopes, normalisation scales and shifts,
+    /// constants; 0 for a missing bias), for `enhance inspect`.
+    public var parameterSizes: [Int] {
+        switch self {
+        case .conv2d(let p):
+            var sizes = [p.weight.count, p.bias?.count ?? 0]
+            if case .prelu(let s)? = p.activation { sizes.append(s.count) }
+            return sizes
+        case .deconv2d(let p): return [p.weight.count, p.bias?.count ?? 0]
+        case .linear(let l):
+            var sizes = [l.weight.count, l.bias?.count ?? 0]
+            if case .prelu(let s)? = l.activation { sizes.append(s.count) }
+            return sizes
+        case .activation(.prelu(let s)): return [s.count]
+        case .constant(let t): return [t.count]
+        case .batchNorm(let b): return [b.gamma.count, b.beta.count]
+        case .layerNorm(let p): return [p.gamma.count, p.beta.count]
+        case .input, .activation, .binary, .weightedSum, .concat, .crop, .pixelShuffle, .pixelUnshuffle, .resize, .pool,
+             .matmul, .softmax, .reshape, .permute, .roll, .windowPartition, .windowReverse, .slice, .convert:
+            return []
+        }
+    }
+
     /// Multiply-accumulates of one application (the work figure behind GFLOP/s, 2 FLOP each); 0 for the
     /// memory-bound ops.
     public func multiplyAccumulates(inputs: [Shape], output out: Shape) -> Int {

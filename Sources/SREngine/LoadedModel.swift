@@ -67,7 +67,7 @@ public final class LoadedModel: Sendable {
         // Executables of this model (one per input size, plus probes, heads and tails) share their laid-out weights.
         self.backend = backend.sharingWeights()
         self.loadSeconds = loadSeconds
-        self.weightBytes = 4 * graph.parameterSizes.joined().reduce(0, +)
+        self.weightBytes = 4 * graph.nodes.reduce(0) { $0 + $1.op.parameterSizes.reduce(0, +) }
         self.statistics = host.sharedStatistics ? SharedStatistics(graph: graph) : nil
         self.rowBands = rowBands ? RowBandSplit.find(graph) : nil
     }

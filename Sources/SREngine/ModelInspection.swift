@@ -93,7 +93,7 @@ extension ModelStore {
         let scale = resolved.entry?.scale ?? out.map { $0.h / side } ?? 1
         let macs = (try? graph.multiplyAccumulates(inputs: [Shape(c: 3, h: side, w: side)])) ?? 0
         var parameters = 0, tensors = 0
-        for sizes in graph.parameterSizes {
+        for sizes in graph.nodes.map(\.op.parameterSizes) {
             parameters += sizes.reduce(0, +)
             tensors += sizes.filter { $0 > 0 }.count
         }
@@ -246,24 +246,5 @@ extension ModelStore {
             } }
         }
         return Tensor(dims: [1, 3, side, side], data: data)
-    }
-}
-
-extension Graph {
-    /// Element counts of each node's parameter tensors (weights, biases, PReLU slopes, constants; 0 for a missing bias).
-    var parameterSizes: [[Int]] {
-        nodes.map { node in
-            switch node.op {
-            case .conv2d(let p):
-                var sizes = [p.weight.count, p.bias?.count ?? 0]
-                if case .prelu(let s)? = p.activation { sizes.append(s.count) }
-                return sizes
-            case .deconv2d(let p): return [p.weight.count, p.bias?.count ?? 0]
-            case .linear(let l): return [l.weight.count, l.bias?.count ?? 0]
-            case .activation(.prelu(let s)): return [s.count]
-            case .constant(let t): return [t.count]
-            default: return []
-            }
-        }
     }
 }
