@@ -6,6 +6,8 @@ public struct EnhanceCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "enhance",
         abstract: "Upscale images with real super-resolution networks (Real-ESRGAN, Real-CUGAN, SPAN) on the CPU.",
+        // Computed when the command line is first parsed: the library versions are those loaded at run time.
+        version: EnhanceVersion.line,
         subcommands: [UpscaleCommand.self, ServeCommand.self, ModelsCommand.self, InspectCommand.self, ConvertCommand.self,
                       BenchCommand.self, EvalCommand.self, TrainCommand.self],
         defaultSubcommand: nil

@@ -35,6 +35,10 @@ void enh_vips_restrict_loaders(int restricted) {
 
 int enh_vips_loaders_restricted(void) { return loaders_restricted == 1; }
 
+const char *enh_vips_version(void) {
+    return vips_version_string();
+}
+
 int enh_vips_init(void) {
     static int started = 0;
     static int status = 0;

@@ -1,47 +1,15 @@
 import Foundation
 import Testing
+import SRTestSupport
 import SRImageIO
+import EnhanceCLI
 
-/// Runs the built `enhance` executable (it sits beside the test bundle) and captures its output.
-struct CLIResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
+/// A new scratch folder for one test.
+func scratch() throws -> String { try temporaryDirectory("enhance-cli") }
 
-/// The built `enhance` executable (beside the test bundle).
-func enhanceExecutable() -> URL {
-    let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    let binary = products.appendingPathComponent("enhance")
-    return FileManager.default.fileExists(atPath: binary.path) ? binary
-        : products.deletingLastPathComponent().appendingPathComponent("enhance")
-}
-
-func enhance(_ arguments: [String], environment: [String: String] = [:]) throws -> CLIResult {
-    let process = Process()
-    process.executableURL = enhanceExecutable()
-    process.arguments = arguments
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return CLIResult(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                     stderr: String(decoding: e, as: UTF8.self))
-}
-
-func scratch() throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("enhance-cli-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
-
+/// Writes `TestImages.gradient` (RGB) to `path`, in the format its extension names.
 func writeTestImage(_ path: String, width: Int = 24, height: Int = 18) throws {
-    var px = [Float]()
-    for c in 0..<3 { for y in 0..<height { for x in 0..<width { px.append(Float((x * 9 + y * 5 + c * 40) % 256) / 255) } } }
-    try ImageIO.encode(Image(width: width, height: height, channels: 3, pixels: px), to: path)
+    try ImageIO.encode(TestImages.gradient(width: width, height: height), to: path)
 }
 
 @Suite("enhance command line")
@@ -53,6 +21,19 @@ struct CLITests {
         #expect(r.stdout.contains("upscale") && r.stdout.contains("models"))
         let u = try enhance(["upscale", "--help"])
         #expect(u.stdout.contains("--model") && u.stdout.contains("--threads") && u.stdout.contains("--output"))
+    }
+
+    @Test("--version prints one line: Enhance's version, the oneDNN and libvips loaded, the Swift that built it")
+    func version() throws {
+        let r = try enhance(["--version"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.count == 1, "\(r.stdout)")
+        let line = String(lines.first ?? "")
+        #expect(line.wholeMatch(of: /enhance \d+\.\d+\.\d+ \(oneDNN \d+\.\d+\.\d+, libvips \d+\.\d+\.\d+[^,)]*, Swift \d+\.\d+( or later)?\)/) != nil,
+                "\(line)")
+        #expect(line.hasPrefix("enhance \(EnhanceVersion.number) ("), "\(line)")
+        #expect(try enhance(["--help"]).stdout.contains("--version"))
     }
 
     @Test("upscale writes the image at the model's scale and says where")
@@ -114,8 +95,7 @@ struct CLITests {
     @Test("models also lists weight files installed in the model directory, and names an unreadable one")
     func localModels() throws {
         let dir = try scratch()
-        let shipped = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("models/enhance/enhance-msrresnet-x4.safetensors").path
+        let shipped = TestPaths.repository.appendingPathComponent("models/enhance/enhance-msrresnet-x4.safetensors").path
         try FileManager.default.copyItem(atPath: shipped, toPath: dir + "/mine-x4.safetensors")
         try Data("not a checkpoint".utf8).write(to: URL(fileURLWithPath: dir + "/broken.pth"))
         let env = ["ENHANCE_MODELS_DIR": dir]

@@ -1,10 +1,10 @@
 import Foundation
 import Testing
+import SRTestSupport
 
 @Suite("enhance eval")
 struct EvalCommandTests {
-    static let set5 = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("../../../shared/sr-testsets/Set5").standardized.path
+    static let set5 = TestPaths.testSets.appendingPathComponent("Set5").path
 
     struct Report: Decodable {
         struct Row: Decodable { var image: String; var bicubicPSNR, bicubicSSIM: Double; var modelPSNR, modelSSIM: Double? }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SRTestSupport
 import SRImageIO
 #if canImport(Glibc)
 import Glibc
@@ -9,7 +10,7 @@ import Glibc
 func enhance(_ arguments: [String], timeout: Duration, environment: [String: String] = [:])
     throws -> (result: CLIResult, elapsed: Duration) {
     let process = Process()
-    process.executableURL = enhanceExecutable()
+    process.executableURL = TestPaths.enhanceExecutable
     process.arguments = arguments
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let dir = try scratch()

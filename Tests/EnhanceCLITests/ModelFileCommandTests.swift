@@ -1,13 +1,13 @@
 import Foundation
 import Testing
+import SRTestSupport
 import SRImageIO
 
 /// `enhance inspect`, `enhance convert` and `upscale -m FILE` on the architecture fixtures of SRModelsTests
 /// (scripts/make_arch_fixtures.py).
 @Suite("model file commands")
 struct ModelFileCommandTests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("SRModelsTests/Fixtures")
+    static let fixtures = TestPaths.architectureFixtures
     static func fixture(_ name: String) -> String { fixtures.appendingPathComponent(name).path }
 
     func json(_ r: CLIResult) throws -> [String: Any] {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SRTestSupport
 import SRImageIO
 import SRWeights
 import SRModels

@@ -1,4 +1,5 @@
 import Testing
+import SRTestSupport
 import SRCore
 import SRImageIO
 @testable import SREngine

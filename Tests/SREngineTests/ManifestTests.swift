@@ -1,17 +1,10 @@
 import Foundation
 import Testing
+import SRTestSupport
 import SREngine
 
 @Suite("Model manifest")
 struct ManifestTests {
-    @Test("the embedded manifest is models/manifest.json (run scripts/embed_manifest.py after editing)")
-    func embeddedMatchesFile() throws {
-        let file = Fixtures.repository.appendingPathComponent("models/manifest.json")
-        let onDisk = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as! NSDictionary
-        let embedded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(ModelManifest.embedded)) as! NSDictionary
-        #expect(onDisk == embedded)
-    }
-
     @Test("ids are unique, the default exists, every model names a source, licence and pinned files")
     func consistency() throws {
         let m = ModelManifest.embedded

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SRTestSupport
 import SRCore
 @testable import SREngine
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SRImageIO
+import SRTestSupport
 
 // Resampling, metadata, ICC, extra formats and alpha handling of SRImageIO. Every image is made here.
 

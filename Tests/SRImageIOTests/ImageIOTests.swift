@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SRImageIO
+import SRTestSupport
 
 @Suite("Image I/O through libvips")
 struct ImageIOTests {

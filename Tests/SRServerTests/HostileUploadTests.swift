@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Logging
 import SREngine
 import SRServer
+import SRTestSupport
 import Synchronization
 import Testing
 #if canImport(Glibc)
@@ -100,7 +101,7 @@ struct HostileUploadTests {
             }
             #expect(chunked.status == 400 || chunked.status == 0, "\(chunked.head)")
             // Half an upload, then the connection closes.
-            let image = try png(width: 200, height: 150)
+            let image = try TestImages.png(width: 200, height: 150)
             let (formHeaders, form) = multipart([("image", "photo.png", image)])
             for (type, body) in [("image/png", image), (formHeaders[.contentType]!, form)] {
                 try await blocking {
@@ -130,7 +131,7 @@ struct HostileUploadTests {
         try await server.application().test(.live) { client in
             try await waitReady(client)
             let port = try #require(client.port)
-            let image = try png()
+            let image = try TestImages.png()
             let started = ContinuousClock.now
             let closed = try await blocking { () -> Bool in
                 let c = try RawConnection(port: port)
@@ -167,7 +168,7 @@ struct HostileUploadTests {
             }
             #expect(try await loaded(testModel) == true)
             #expect(try await loaded(other) == false)
-            let r = try await call(client, .post, "/v1/upscale?model=\(other)", headers: [.contentType: "image/png"], body: try png())
+            let r = try await call(client, .post, "/v1/upscale?model=\(other)", headers: [.contentType: "image/png"], body: try TestImages.png())
             #expect(r.status == .ok)
             #expect(try await loaded(other) == true)
             #expect(try await loaded(testModel) == false)

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import SRServer
+import SRTestSupport
 import Synchronization
 import Testing
 
@@ -22,7 +23,7 @@ struct LiveTests {
         try await server.application().test(.live) { client in
             try await waitReady(client)
             let port = try #require(client.port)
-            let image = try png(width: 32, height: 24)
+            let image = try TestImages.png(width: 32, height: 24)
             let (status, interim) = try await blocking {
                 let c = try RawConnection(port: port)
                 c.send(Array(("POST /v1/upscale HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: image/png\r\n" +
@@ -52,7 +53,7 @@ struct LiveTests {
         try await server.application().test(.live) { client in
             try await waitReady(client)
             let port = try #require(client.port)
-            let image = try png(width: 400, height: 300)
+            let image = try TestImages.png(width: 400, height: 300)
             let id = try await reserveJob(client)
             let connection = try await blocking { () throws -> RawConnection in
                 let c = try RawConnection(port: port)
@@ -76,7 +77,7 @@ struct LiveTests {
             }
             #expect(state == "cancelled")
             let next = try await client.execute(uri: "/v1/upscale", method: .post, headers: [.contentType: "image/png"],
-                                                body: .init(bytes: try png()))
+                                                body: .init(bytes: try TestImages.png()))
             #expect(next.status == .ok)
         }
     }
@@ -87,7 +88,7 @@ struct LiveTests {
         try await server.application().test(.live) { client in
             try await waitReady(client)
             let port = try #require(client.port)
-            let image = try png(width: 32, height: 32)
+            let image = try TestImages.png(width: 32, height: 32)
             let results = Mutex<[(Int, Double)]>([])
             try await blocking {
                 DispatchQueue.concurrentPerform(iterations: 12) { worker in

@@ -1,17 +1,12 @@
 import Foundation
 import Testing
+import SRTestSupport
 
 /// The checker the server tests use on their responses, proven against openapi/openapi.json: it must refuse what the
-/// document does not allow and accept what it does. Also keeps the document, its embedded copy and the error codes
-/// of docs/http-api.md from drifting apart.
+/// document does not allow and accept what it does. Also keeps the document and the error codes of docs/http-api.md
+/// from drifting apart (its embedded copy: EnhanceCLITests, "Embedded files").
 @Suite struct OpenAPIValidatorTests {
-    static let root: URL = {
-        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while dir.path != "/" && !FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) {
-            dir = dir.deletingLastPathComponent()
-        }
-        return dir
-    }()
+    static let root = TestPaths.repository
 
     static let documentURL = root.appendingPathComponent("openapi/openapi.json")
 
@@ -234,23 +229,6 @@ import Testing
             try v.validate(method: "GET", path: "/things/special", status: 204, headers: [:], body: Data("x".utf8))
         }
         #expect(throws: OpenAPIValidator.Violation.self) { try OpenAPIValidator(json: Data("{}".utf8)) }
-    }
-
-    // MARK: - Drift
-
-    /// Sources/SRServer/EmbeddedOpenAPI.swift (written by scripts/embed_openapi.py) must hold the exact document.
-    @Test func embeddedCopyMatchesTheDocument() throws {
-        let document = try String(contentsOf: Self.documentURL, encoding: .utf8)
-        let swift = try String(contentsOf: Self.root.appendingPathComponent("Sources/SRServer/EmbeddedOpenAPI.swift"),
-                               encoding: .utf8)
-        // The literal is `#…#"""\n` DOCUMENT `\n"""#…#`.
-        let open = try #require(swift.range(of: "\"\"\"\n"), "no raw string literal in EmbeddedOpenAPI.swift")
-        let close = try #require(swift.range(of: "\n\"\"\"", options: .backwards))
-        #expect(open.upperBound <= close.lowerBound)
-        let embedded = String(swift[open.upperBound..<max(open.upperBound, close.lowerBound)])
-        let same = embedded == document
-        let firstDifference = zip(embedded.utf8, document.utf8).prefix { $0 == $1 }.count
-        #expect(same, "the embedded copy differs from byte \(firstDifference) on; run: python3 scripts/embed_openapi.py")
     }
 
     /// Every error code and route of docs/http-api.md is in the document, and the document has no other codes.

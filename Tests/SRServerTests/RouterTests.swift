@@ -5,6 +5,7 @@ import HummingbirdTesting
 import SREngine
 import SRImageIO
 import SRServer
+import SRTestSupport
 import Testing
 
 /// Every route and every error status, in process (no sockets); each answer is checked against openapi.json.
@@ -65,8 +66,7 @@ struct RouterTests {
 
     @Test("Swagger UI: the index page and its assets, or a 404 that says how to install them")
     func swaggerUI() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swagger-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try temporaryDirectory("swagger")
         try Data("window.SwaggerUIBundle = 1;".utf8).write(to: URL(fileURLWithPath: dir + "/swagger-ui-bundle.js"))
         let server = try makeServer { $0.swaggerUIDirectory = dir }
         try await server.application().test(.router) { client in
@@ -91,7 +91,7 @@ struct RouterTests {
         let server = try makeServer()
         try await server.application().test(.router) { client in
             try await waitReady(client)
-            let (headers, body) = multipart([("image", "photo.jpg", try png(width: 24, height: 18))])
+            let (headers, body) = multipart([("image", "photo.jpg", try TestImages.png(width: 24, height: 18))])
             let r = try await call(client, .post, "/model/predict", headers: headers, body: body)
             #expect(r.status == .ok)
             #expect(r.header("Content-Type") == "image/png")
@@ -100,7 +100,7 @@ struct RouterTests {
             #expect(r.header("X-Enhance-Resized") == "false")
             #expect(r.header("Content-Disposition") == #"inline; filename="photo_x4.png""#)
             // Unlike MAX, alpha survives.
-            let (h2, b2) = multipart([("image", "a.png", try png(width: 20, height: 20, channels: 4))])
+            let (h2, b2) = multipart([("image", "a.png", try TestImages.png(width: 20, height: 20, channels: 4))])
             let a = try await call(client, .post, "/model/predict", headers: h2, body: b2)
             #expect(try ImageIO.header(data: a.bodyBytes).bands == 4)
         }
@@ -111,7 +111,7 @@ struct RouterTests {
         let server = try makeServer()
         try await server.application().test(.router) { client in
             try await waitReady(client)
-            let image = try png(width: 30, height: 20)
+            let image = try TestImages.png(width: 30, height: 20)
             let raw = try await call(client, .post, "/v1/upscale?scale=100:0&format=jpeg&quality=80",
                                      headers: [.contentType: "image/png"], body: image)
             #expect(raw.status == .ok && raw.header("Content-Type") == "image/jpeg")
@@ -145,7 +145,7 @@ struct RouterTests {
             let r = try await call(client, .post, "/v1/upscale",
                                    headers: [.contentType: "image/png", .init("X-Request-Id")!: "job-1.a_b",
                                              .init("X-Enhance-Job-Id")!: id],
-                                   body: try png())
+                                   body: try TestImages.png())
             #expect(r.status == .ok && r.header("X-Request-Id") == "job-1.a_b" && r.header("X-Enhance-Job-Id") == id)
             let job = try await call(client, .get, "/v1/jobs/\(id)")
             #expect(job.json["state"] as? String == "done" && job.json["progress"] as? Double == 1)
@@ -153,14 +153,14 @@ struct RouterTests {
             #expect(try await call(client, .get, "/v1/jobs/job-1.a_b").status == .notFound)
             // An id serves one upload; ids the server did not reserve are refused.
             let again = try await call(client, .post, "/v1/upscale",
-                                       headers: [.contentType: "image/png", .init("X-Enhance-Job-Id")!: id], body: try png())
+                                       headers: [.contentType: "image/png", .init("X-Enhance-Job-Id")!: id], body: try TestImages.png())
             #expect(again.status == .conflict && again.json["error"] as? String == "job_id_used")
             let forged = try await call(client, .post, "/v1/upscale",
                                         headers: [.contentType: "image/png", .init("X-Enhance-Job-Id")!: String(repeating: "a", count: 32)],
-                                        body: try png())
+                                        body: try TestImages.png())
             #expect(forged.status == .badRequest && forged.json["error"] as? String == "unknown_job_id")
             // Without a reservation the server still mints one and says which.
-            let plain = try await call(client, .post, "/v1/upscale", headers: [.contentType: "image/png"], body: try png())
+            let plain = try await call(client, .post, "/v1/upscale", headers: [.contentType: "image/png"], body: try TestImages.png())
             let minted = try #require(plain.header("X-Enhance-Job-Id"))
             #expect(minted != id && minted.count == 32)
             #expect(try await call(client, .get, "/v1/jobs/\(minted)").json["state"] as? String == "done")
@@ -176,7 +176,7 @@ struct RouterTests {
         let server = try makeServer { $0.maxBodyBytes = 200_000 }
         try await server.application().test(.router) { client in
             try await waitReady(client)
-            let good = try png(width: 64, height: 48)
+            let good = try TestImages.png(width: 64, height: 48)
             func expectError(_ r: TestResponse, _ status: HTTPResponse.Status, _ code: String,
                              sourceLocation: SourceLocation = #_sourceLocation) {
                 #expect(r.status == status, "got \(r.status): \(r.json)", sourceLocation: sourceLocation)
@@ -226,15 +226,14 @@ struct RouterTests {
     @Test("a model the server has not installed is 409, not 500")
     func modelNotInstalled() async throws {
         let full = ModelStore()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("models-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try temporaryDirectory("models")
         for suffix in [".param", ".bin"] {
             try? FileManager.default.copyItem(atPath: full.directory + "/" + testModel + suffix, toPath: dir + "/" + testModel + suffix)
         }
         let server = try makeServer(store: ModelStore(directory: dir))
         try await server.application().test(.router) { client in
             try await waitReady(client)
-            let r = try await call(client, .post, "/v1/upscale?model=span-x2", headers: [.contentType: "image/png"], body: try png())
+            let r = try await call(client, .post, "/v1/upscale?model=span-x2", headers: [.contentType: "image/png"], body: try TestImages.png())
             #expect(r.status == .conflict && r.json["error"] as? String == "model_not_installed")
             #expect(try await call(client, .get, "/v1/models/span-x2").json["installed"] as? Bool == false)
         }
@@ -243,8 +242,7 @@ struct RouterTests {
     @Test("server faults: a damaged model file is a 500 with a message; a damaged default model keeps /readyz at 503")
     func serverFaults() async throws {
         let full = ModelStore()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("faults-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try temporaryDirectory("faults")
         for id in [testModel, "span-x2"] {
             for suffix in [".param", ".bin"] {
                 try FileManager.default.copyItem(atPath: full.directory + "/" + id + suffix, toPath: dir + "/" + id + suffix)
@@ -257,10 +255,10 @@ struct RouterTests {
         let server = try makeServer(store: ModelStore(directory: dir))
         try await server.application().test(.router) { client in
             try await waitReady(client)
-            let r = try await call(client, .post, "/v1/upscale?model=span-x2", headers: [.contentType: "image/png"], body: try png())
+            let r = try await call(client, .post, "/v1/upscale?model=span-x2", headers: [.contentType: "image/png"], body: try TestImages.png())
             #expect(r.status == .internalServerError && r.json["error"] as? String == "inference_failed")
             #expect((r.json["message"] as? String)?.contains("span-x2") == true)
-            #expect(try await call(client, .post, "/v1/upscale", headers: [.contentType: "image/png"], body: try png()).status == .ok)
+            #expect(try await call(client, .post, "/v1/upscale", headers: [.contentType: "image/png"], body: try TestImages.png()).status == .ok)
         }
         let broken = try makeServer({ $0.defaultModel = "span-x2" }, store: ModelStore(directory: dir))
         try await broken.application().test(.router) { client in
@@ -271,7 +269,7 @@ struct RouterTests {
             }
             #expect(broken.queue.hasFailedWorkers)
             #expect(ready.status == .serviceUnavailable)
-            let r = try await call(client, .post, "/v1/upscale", headers: [.contentType: "image/png"], body: try png())
+            let r = try await call(client, .post, "/v1/upscale", headers: [.contentType: "image/png"], body: try TestImages.png())
             #expect(r.status == .serviceUnavailable && r.json["error"] as? String == "not_ready")
             #expect((r.json["message"] as? String)?.contains("failed to load") == true)
         }
@@ -282,7 +280,7 @@ struct RouterTests {
         let server = try makeServer { $0.queueLimit = 0 }
         try await server.application().test(.router) { client in
             try await waitReady(client)
-            let r = try await call(client, .post, "/v1/upscale", headers: [.contentType: "image/png"], body: try png())
+            let r = try await call(client, .post, "/v1/upscale", headers: [.contentType: "image/png"], body: try TestImages.png())
             #expect(r.status == .tooManyRequests && r.json["error"] as? String == "queue_full")
             #expect(r.header("Retry-After").flatMap(Int.init).map { $0 >= 1 } == true)
         }
@@ -297,7 +295,7 @@ struct RouterTests {
             let id = try await reserveJob(client)
             let r = try await call(client, .post, "/v1/upscale?tta=true&tile=32",
                                    headers: [.contentType: "image/png", .init("X-Enhance-Job-Id")!: id],
-                                   body: try png(width: 400, height: 300))
+                                   body: try TestImages.png(width: 400, height: 300))
             #expect(r.status == .gatewayTimeout && r.json["error"] as? String == "deadline_exceeded", "\(r.status) \(r.json)")
             _ = start
             // Cancelled between network passes, long before the ~1000 passes of the whole job.
@@ -315,7 +313,7 @@ struct RouterTests {
             server.beginDraining()
             let ready = try await call(client, .get, "/readyz")
             #expect(ready.status == .serviceUnavailable && ready.json["status"] as? String == "draining")
-            let served = try await call(client, .post, "/v1/upscale", headers: [.contentType: "image/png"], body: try png())
+            let served = try await call(client, .post, "/v1/upscale", headers: [.contentType: "image/png"], body: try TestImages.png())
             #expect(served.status == .ok)
             #expect(try await call(client, .get, "/healthz").status == .ok)
         }
@@ -325,7 +323,7 @@ struct RouterTests {
             try await waitReady(client)
             closing.queue.stop()
             closing.queue.markDraining()
-            let r = try await call(client, .post, "/v1/upscale", headers: [.contentType: "image/png"], body: try png())
+            let r = try await call(client, .post, "/v1/upscale", headers: [.contentType: "image/png"], body: try TestImages.png())
             #expect(r.status == .serviceUnavailable && r.json["error"] as? String == "draining")
         }
     }

@@ -1,17 +1,10 @@
 import Foundation
 import SRImageIO
+import SRTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// The built `enhance` executable (beside the test bundle).
-func enhanceBinary() -> String {
-    let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    let binary = products.appendingPathComponent("enhance")
-    return FileManager.default.fileExists(atPath: binary.path) ? binary.path
-        : products.deletingLastPathComponent().appendingPathComponent("enhance").path
-}
 
 /// `enhance serve` in its own process on a free port.
 final class ServeProcess: @unchecked Sendable {
@@ -23,7 +16,7 @@ final class ServeProcess: @unchecked Sendable {
         port = Int.random(in: 20000...60000)
         log = FileManager.default.temporaryDirectory.appendingPathComponent("serve-\(port).log").path
         FileManager.default.createFile(atPath: log, contents: nil)
-        process.executableURL = URL(fileURLWithPath: enhanceBinary())
+        process.executableURL = TestPaths.enhanceExecutable
         process.arguments = ["serve", "--port", String(port), "-m", testModel, "--threads", "1"] + extra
         process.standardError = FileHandle(forWritingAtPath: log)
         process.standardOutput = FileHandle(forWritingAtPath: log)
@@ -44,25 +37,12 @@ final class ServeProcess: @unchecked Sendable {
     }
 }
 
-func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: enhanceBinary())
-    p.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-}
-
 @Suite("enhance serve as a process", .serialized)
 struct ServeProcessTests {
     @Test("SIGTERM: readiness fails at once, the request in flight finishes, the process exits 0")
     func gracefulDrain() async throws {
         let server = try ServeProcess(["--drain-delay", "5"])
-        let image = try png(width: 96, height: 72)
+        let image = try TestImages.png(width: 96, height: 72)
         // The request in flight runs on its own thread and is fully sent before the signal.
         let sent = DispatchSemaphore(value: 0)
         let inflight = Task.detached { () throws -> (status: Int, head: String, body: [UInt8]) in
@@ -97,43 +77,43 @@ struct ServeProcessTests {
     @Test("enhance upscale --server sends the job, writes the answer atomically, reports refusals")
     func remoteUpscale() throws {
         let server = try ServeProcess()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("remote-\(UUID().uuidString)").path
+        let dir = try temporaryDirectory("remote")
         try FileManager.default.createDirectory(atPath: dir + "/batch", withIntermediateDirectories: true)
-        try Data(try png(width: 20, height: 16)).write(to: URL(fileURLWithPath: dir + "/in.png"))
+        try Data(try TestImages.png(width: 20, height: 16)).write(to: URL(fileURLWithPath: dir + "/in.png"))
         let url = "http://127.0.0.1:\(server.port)"
 
-        let r = try run(["upscale", dir + "/in.png", "--server", url, "-o", dir + "/out.webp"])
+        let r = try enhance(["upscale", dir + "/in.png", "--server", url, "-o", dir + "/out.webp"])
         #expect(r.status == 0, "\(r.stderr)")
         let out = try ImageIO.header(path: dir + "/out.webp")
         #expect((out.width, out.height) == (80, 64) && out.loader.contains("webp"))
 
-        let scaled = try run(["upscale", dir + "/in.png", "--server", url, "--width", "50", "-o", dir + "/w50.png"])
+        let scaled = try enhance(["upscale", dir + "/in.png", "--server", url, "--width", "50", "-o", dir + "/w50.png"])
         #expect(scaled.status == 0, "\(scaled.stderr)")
         #expect(try ImageIO.header(path: dir + "/w50.png").width == 50)
 
         try Data("not an image".utf8).write(to: URL(fileURLWithPath: dir + "/text.png"))
-        let bad = try run(["upscale", dir + "/text.png", "--server", url, "-o", dir + "/bad.png"])
+        let bad = try enhance(["upscale", dir + "/text.png", "--server", url, "-o", dir + "/bad.png"])
         #expect(bad.status != 0 && bad.stderr.contains("HTTP 400") && bad.stderr.contains("cannot decode"), "\(bad.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/bad.png"))
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".part") }
         #expect(leftovers.isEmpty)
 
-        let unknown = try run(["upscale", dir + "/in.png", "--server", url, "-m", "no-such-model"])
+        let unknown = try enhance(["upscale", dir + "/in.png", "--server", url, "-m", "no-such-model"])
         #expect(unknown.status != 0 && unknown.stderr.contains("no-such-model"))
 
-        try Data(try png(width: 12, height: 12)).write(to: URL(fileURLWithPath: dir + "/batch/a.png"))
-        try Data(try png(width: 10, height: 14)).write(to: URL(fileURLWithPath: dir + "/batch/b.png"))
+        try Data(try TestImages.png(width: 12, height: 12)).write(to: URL(fileURLWithPath: dir + "/batch/a.png"))
+        try Data(try TestImages.png(width: 10, height: 14)).write(to: URL(fileURLWithPath: dir + "/batch/b.png"))
         try Data("junk".utf8).write(to: URL(fileURLWithPath: dir + "/batch/c.png"))
-        let batch = try run(["upscale", dir + "/batch", "--server", url, "-o", dir + "/batch-out", "--format", "png"])
+        let batch = try enhance(["upscale", dir + "/batch", "--server", url, "-o", dir + "/batch-out", "--format", "png"])
         #expect(batch.status != 0, "one file of three is not an image")
         #expect(try ImageIO.header(path: dir + "/batch-out/a.png").width == 48)
         #expect(try ImageIO.header(path: dir + "/batch-out/b.png").height == 56)
 
         server.process.terminate()
         server.process.waitUntilExit()
-        let down = try run(["upscale", dir + "/in.png", "--server", url, "-o", dir + "/down.png"])
+        let down = try enhance(["upscale", dir + "/in.png", "--server", url, "-o", dir + "/down.png"])
         #expect(down.status != 0 && down.stderr.contains("cannot reach"), "\(down.stderr)")
-        let wrong = try run(["upscale", dir + "/in.png", "--server", "ftp://x"])
+        let wrong = try enhance(["upscale", dir + "/in.png", "--server", "ftp://x"])
         #expect(wrong.status != 0 && wrong.stderr.contains("http://"))
     }
 }

@@ -7,6 +7,7 @@ import SRBackendDNNL
 import SREngine
 import SRImageIO
 import SRServer
+import SRTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -14,14 +15,6 @@ import Glibc
 
 /// The fast model the server tests run (x4, so MAX's "4x the input" holds).
 let testModel = "realesr-animevideov3-x4"
-
-struct ModelsMissing: Error, CustomStringConvertible {
-    var ids: [String]
-    var directory: String
-    var description: String {
-        "models not installed in \(directory): \(ids.joined(separator: ", ")); run scripts/setup.sh --all (or set ENHANCE_MODELS_DIR)"
-    }
-}
 
 func makeServer(_ tweak: (inout ServerConfiguration) -> Void = { _ in }, store: ModelStore = ModelStore()) throws -> EnhanceServer {
     guard (try? store.resolve(testModel)) != nil else { throw ModelsMissing(ids: [testModel], directory: store.directory) }
@@ -36,8 +29,7 @@ func makeServer(_ tweak: (inout ServerConfiguration) -> Void = { _ in }, store: 
 
 /// The OpenAPI document every response is checked against.
 let openAPI: OpenAPIValidator = {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let data = try! Data(contentsOf: root.appendingPathComponent("openapi/openapi.json"))
+    let data = try! Data(contentsOf: TestPaths.repository.appendingPathComponent("openapi/openapi.json"))
     return try! OpenAPIValidator(json: data)
 }()
 
@@ -81,13 +73,6 @@ func waitReady(_ client: some TestClientProtocol) async throws {
         try await Task.sleep(for: .milliseconds(100))
     }
     Issue.record("the server did not become ready within 60 s")
-}
-
-/// A PNG of `width` x `height` (RGB gradient; with `alpha`, a fourth channel).
-func png(width: Int = 24, height: Int = 18, channels: Int = 3) throws -> [UInt8] {
-    var px = [Float]()
-    for c in 0..<channels { for y in 0..<height { for x in 0..<width { px.append(Float((x * 9 + y * 5 + c * 40) % 256) / 255) } } }
-    return try ImageIO.encode(Image(width: width, height: height, channels: channels, pixels: px), format: .png)
 }
 
 /// A multipart/form-data body with the given parts (name, filename or nil, bytes).

@@ -5,6 +5,7 @@ import SRBackendDNNL
 import SREngine
 import SRImageIO
 import SRServer
+import SRTestSupport
 import Testing
 
 /// `enhance serve -m FILE.pth`: a PyTorch / safetensors weight file served like a shipped model.
@@ -12,15 +13,13 @@ import Testing
 struct WeightFileServingTests {
     /// Tiny PyTorch checkpoints written by scripts/make_arch_fixtures.py.
     static func fixture(_ name: String) -> String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("SRModelsTests/Fixtures/\(name)").path
+        TestPaths.architectureFixtures.appendingPathComponent(name).path
     }
 
     @Test("a .pth default model is listed under its file name, described from its architecture and upscales")
     func pthDefault() async throws {
         // An empty models directory: the manifest's models are listed as not installed, the file is served.
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("enhance-models-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try temporaryDirectory("enhance-models")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var c = ServerConfiguration()
         c.defaultModel = Self.fixture("msrresnet_x4.pth")
@@ -43,11 +42,11 @@ struct WeightFileServingTests {
             #expect(one.json["architecture"] as? String == "MSRResNet" && one.json["scale"] as? Int == 4)
             #expect(one.json["installed"] as? Bool == true && one.json["loaded"] as? Bool == true)
             // A shipped model that is not installed here: 409, the file's model still serves.
-            let (h8, b8) = multipart([("image", "small.png", try png(width: 8, height: 8))])
+            let (h8, b8) = multipart([("image", "small.png", try TestImages.png(width: 8, height: 8))])
             let missing = try await call(client, .post, "/v1/upscale?model=span-x4", headers: h8, body: b8)
             #expect(missing.status == .conflict)
 
-            let (headers, body) = multipart([("image", "photo.png", try png(width: 20, height: 14))])
+            let (headers, body) = multipart([("image", "photo.png", try TestImages.png(width: 20, height: 14))])
             let r = try await call(client, .post, "/model/predict", headers: headers, body: body)
             #expect(r.status == .ok && r.header("X-Enhance-Model") == "msrresnet_x4")
             #expect(try imageSize(r.bodyBytes) == (80, 56))
@@ -66,7 +65,7 @@ struct WeightFileServingTests {
         // The command refuses them before it listens, with the reason and a non-zero status.
         for (model, reason) in [(Self.fixture("vgg_discriminator.pth"), "not an upscaler"),
                                 ("/nonexistent/model.pth", "no such file"), ("no-such-model", "unknown model")] {
-            let r = try run(["serve", "-m", model, "--port", "1"])
+            let r = try enhance(["serve", "-m", model, "--port", "1"])
             #expect(r.status != 0 && r.stderr.contains(reason), "\(model): \(r.stderr)")
         }
         // A manifest id is served as it is.

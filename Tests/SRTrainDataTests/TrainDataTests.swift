@@ -3,28 +3,8 @@ import Testing
 import SRCore
 import SRImageIO
 import SRMetrics
+import SRTestSupport
 @testable import SRTrainData
-
-enum TrainDataSupport {
-    static func scratch() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("enhance-train-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }
-
-    /// Writes `count` textured RGB PNGs of `side` x `side + 6` pixels.
-    static func writeImages(_ dir: String, count: Int, side: Int) throws {
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        for k in 0..<count {
-            var px = [Float]()
-            let w = side + 6
-            for c in 0..<3 { for y in 0..<side { for x in 0..<w {
-                px.append(Float((x * (7 + k) + y * 13 + c * 50 + (x * y) % 17) % 256) / 255)
-            } } }
-            try ImageIO.encode(Image(width: w, height: side, channels: 3, pixels: px), to: "\(dir)/img\(k).png")
-        }
-    }
-}
 
 @Suite("Training data: pairs, patches, loader")
 struct TrainDataTests {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SRTestSupport
 import SRCore
 import SRModels
 import SRWeights

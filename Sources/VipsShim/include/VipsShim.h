@@ -9,6 +9,9 @@ typedef struct _VipsImage VipsImage;
 /// Starts libvips once per process. Returns 0 on success.
 int enh_vips_init(void);
 
+/// The version of the libvips library loaded at run time, e.g. "8.14.1" (needs no enh_vips_init).
+const char *enh_vips_version(void);
+
 /// Untrusted input policy. restricted != 0: only the documented raster loaders (PNG, JPEG, WebP, TIFF, GIF,
 /// HEIF/AVIF) can open images; everything else (ImageMagick, PDF, SVG, JPEG 2000, JPEG XL, FITS, OpenEXR, ...)
 /// is blocked. The default once enh_vips_init runs. restricted == 0: every loader libvips has. Process-wide.
