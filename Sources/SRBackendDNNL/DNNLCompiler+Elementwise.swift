@@ -53,8 +53,17 @@ extension DNNLCompiler {
         case .min: dnnl_binary_min
         }
         let src0 = try use(a)
-        let src1 = try use(c, as: shapes[c] == out ? src0.desc : try MD.plain(shapes[c]))
-        if b == .mul, out.n == 1, shapes[c] == Shape(c: out.c, h: 1, w: 1), src0.desc.data_type == dnnl_f32,
+        let src1: Memory
+        if shapes[c] == out {
+            src1 = try use(c, as: src0.desc)
+        } else {
+            // A broadcast operand of lower rank is the same bytes with leading ones (oneDNN wants equal ranks).
+            let (ref, plain) = try useRef(c, as: try MD.plain(shapes[c]))
+            let padded = [Int](repeating: 1, count: out.rank - shapes[c].rank) + shapes[c].dims
+            src1 = padded.count == shapes[c].rank ? plain
+                : view(ref, try MD.tagged(padded, MD.plainTag(rank: out.rank), MD.type(shapes[c].elementType)))
+        }
+        if b == .mul, out.rank == 4, out.n == 1, shapes[c] == Shape(c: out.c, h: 1, w: 1), src0.desc.data_type == dnnl_f32,
            inputIsBlocked16(src0.desc) {
             // Squeeze-excitation gains (Real-CUGAN): oneDNN 2.6 broadcasts a [1, C, 1, 1] operand over nChw16c with
             // its reference kernel (262 ms for 128 x 270 x 270, most of a Real-CUGAN run); a vector loop instead.

@@ -42,6 +42,12 @@ final class DNNLExecutable: Executable {
         }
     }
 
+    /// The names of the actions that run Swift loops instead of oneDNN primitives (reference fallbacks and the
+    /// blocked-layout loops), in run order.
+    var kernelNames: [String] {
+        actions.compactMap { if case .kernel(let name, _) = $0 { name } else { nil } }
+    }
+
     func run(inputs tensors: [Tensor], shouldStop: (() -> Bool)?) throws -> [Tensor] {
         try validate(tensors)
         for (tensor, memory) in zip(tensors, inputs) {

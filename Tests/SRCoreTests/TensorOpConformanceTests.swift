@@ -195,5 +195,10 @@ struct TensorOpConformanceTests {
         let g = Self.swinBlock(channels: 16, heads: 2, window: 4, shift: 2, using: &rng)
         try checkConformance(g, input: Shape(c: 16, h: 8, w: 12), tolerance: Tolerance(absolute: 1e-4, relative: 5e-4), seed: 51)
         #expect(try g.multiplyAccumulates(inputs: [Shape(c: 16, h: 8, w: 12)]) > 0)
+        // Every op of the layer has a oneDNN primitive: nothing falls back to the reference kernels, in f32 and bf16.
+        for backend in [DNNLBackend(), DNNLBackend(precision: .bf16)] {
+            let exe = try #require(try backend.compile(g, inputShapes: [Shape(c: 16, h: 8, w: 12)]) as? DNNLExecutable)
+            #expect(exe.kernelNames.isEmpty, "\(backend.name) runs \(exe.kernelNames) as Swift loops")
+        }
     }
 }
