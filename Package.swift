@@ -67,8 +67,11 @@ let package = Package(
         // Tests: SRXTests tests the target SRX (EnhanceCLITests: the CLI and the built executable); SRTestSupport holds
         // the helpers they share (docs/layout.md).
         .target(name: "SRTestSupport", dependencies: ["SRImageIO"], path: "Tests/SRTestSupport", swiftSettings: strict),
-        .testTarget(name: "SRCoreTests",
-                    dependencies: ["SRCore", "SRBackendReference", "SRBackendDNNL"], swiftSettings: strict),
+        .testTarget(name: "SRCoreTests", dependencies: ["SRCore"], swiftSettings: strict),
+        .testTarget(name: "SRBackendReferenceTests", dependencies: ["SRBackendReference", "SRCore"], exclude: ["Fixtures"],
+                    swiftSettings: strict),
+        .testTarget(name: "SRBackendDNNLTests", dependencies: ["SRBackendDNNL", "SRBackendReference", "SRCore"],
+                    swiftSettings: strict),
         .testTarget(name: "SRWeightsTests", dependencies: ["SRWeights", "SRCore", "SRBackendReference"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "SRModelsTests",
                     dependencies: ["SRModels", "SRWeights", "SRCore", "SRBackendReference", "SRBackendDNNL"],

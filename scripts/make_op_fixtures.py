@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate Tests/SRCoreTests/Fixtures/ops.json: the expected results of the rank-N ops, computed with NumPy.
+"""Generate Tests/SRBackendReferenceTests/Fixtures/ops.json: the expected results of the rank-N ops, computed with NumPy.
 
 The reference backend is the oracle every fast backend is tested against; these cases test the oracle itself
 against an independent implementation (NumPy, with the formulas of PyTorch's documentation: torch.matmul,
@@ -120,7 +120,7 @@ add("binary add mask", "add", [(s, "plain"), (m, "plain")], s + m, "plain")
 x = np.concatenate([rand(12), np.array([1 + 2 ** -8, 1 + 3 * 2 ** -8, -1 - 2 ** -8, 3.0e38, 1e-40], dtype=np.float32)])
 add("convert bf16", "convertBF16", [(x, "plain")], bf16(x), "plain")
 
-out = os.path.join(os.path.dirname(__file__), "..", "Tests", "SRCoreTests", "Fixtures", "ops.json")
+out = os.path.join(os.path.dirname(__file__), "..", "Tests", "SRBackendReferenceTests", "Fixtures", "ops.json")
 with open(out, "w") as f:
     json.dump({"generator": "scripts/make_op_fixtures.py", "numpy": np.__version__, "cases": cases}, f)
 print(f"wrote {len(cases)} cases to {os.path.normpath(out)}")
