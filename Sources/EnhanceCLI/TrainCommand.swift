@@ -1,17 +1,21 @@
 import ArgumentParser
 import Foundation
 import SRBackendDNNL
+import SRCore
 import SRModels
 import SRTrain
 import SRTrainData
 import SRWeights
 
-/// `enhance train`: trains an SRResNet-family generator in Swift on oneDNN.
+/// `enhance train`: trains a registered architecture (`--arch`) in Swift on oneDNN, differentiating the same graph
+/// SRModels builds for inference.
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train an MSRResNet (SRResNet without batch norm) super-resolution model on a folder of HR images.",
+        abstract: "Train a super-resolution model (MSRResNet, SRVGGNetCompact, SPAN or SRResNet) on a folder of HR images.",
         discussion: """
+        --arch picks the network: msrresnet (default; --features, --blocks), compact (SRVGGNetCompact; --features, \
+        --blocks = body convolutions), span (--features) or srresnet (SRResNet with batch norm; --features, --blocks). \
         --phase pixel (phase 1 of the SRGAN recipe): pixel loss (L1 by default) with Adam on random HR patches and \
         their MATLAB-bicubic LR counterparts (flips and 90-degree rotations). --phase gan (phase 2): the generator \
         starts from --init (a phase-1 model.safetensors) and trains on pixel + VGG perceptual (--vgg weights, .pth or \
@@ -34,11 +38,14 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Upscaling factor: 2, 3 or 4.")
     var scale: Int = 4
 
-    @Option(help: "Feature channels.")
-    var features: Int = 64
+    @Option(help: "Architecture: msrresnet, compact, span or srresnet.")
+    var arch: String = "msrresnet"
 
-    @Option(help: "Residual blocks.")
-    var blocks: Int = 16
+    @Option(help: "Feature channels (default: the architecture's, 64; SPAN 48).")
+    var features: Int?
+
+    @Option(help: "Residual blocks (compact: body convolutions; default 16).")
+    var blocks: Int?
 
     @Option(help: "Optimisation steps in all (a resumed run continues up to this count).")
     var steps: Int = 1000
@@ -117,7 +124,10 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         guard [2, 3, 4].contains(scale) else { throw ValidationError("--scale must be 2, 3 or 4, got \(scale)") }
         guard patch > 0, patch % scale == 0 else { throw ValidationError("--patch must be a positive multiple of --scale") }
-        guard steps > 0, batch > 0, features > 0, blocks >= 0 else {
+        guard TrainableArchitectures.named(arch) != nil else {
+            throw ValidationError("--arch must be one of \(TrainableArchitectures.generators.map { $0.aliases.joined(separator: "/") }.joined(separator: ", ")), got \(arch)")
+        }
+        guard steps > 0, batch > 0, features.map({ $0 > 0 }) ?? true, blocks.map({ $0 >= 0 }) ?? true else {
             throw ValidationError("--steps, --batch and --features must be positive and --blocks at least 0")
         }
         guard ["l1", "mse", "charbonnier"].contains(loss) else { throw ValidationError("--loss must be l1, mse or charbonnier") }
@@ -137,7 +147,10 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         loaders.apply()
-        if let threads { DNNLBackend.setThreads(threads) }
+        if let threads {
+            DNNLBackend.setThreads(threads)
+            ParallelLoops.threads = max(1, threads)
+        }
         var dataset = try PairedDataset(folder: data, scale: scale, minimumSide: patch)
         let validation = dataset.holdOut(holdOut)
         for s in dataset.skipped { FileHandle.standardError.write(Data("skipped \(s.name): \(s.reason)\n".utf8)) }
@@ -147,7 +160,7 @@ struct TrainCommand: ParsableCommand {
         options.patch = patch
         options.learningRate = learningRate
         options.schedule = schedule == "cosine" ? .cosine(total: steps, warmup: warmup, minimum: learningRate / 100) : .constant
-        options.loss = loss == "mse" ? .mseLoss : loss == "charbonnier" ? .charbonnierLoss(epsilon: 1e-3) : .l1Loss
+        options.loss = loss == "mse" ? .mse : loss == "charbonnier" ? .charbonnier(epsilon: 1e-3) : .l1
         options.clipNorm = clip
         options.logEvery = logEvery
         options.validateEvery = validateEvery
@@ -156,11 +169,11 @@ struct TrainCommand: ParsableCommand {
         options.output = output
         options.degradation = degradations ? DegradationConfig() : nil
         if phase == "gan" { return try runGAN(dataset: dataset, options: options) }
-        let network = MSRResNetNetwork(config: MSRResNet.Config(features: features, blocks: blocks, scale: scale), seed: seed)
+        let network = try TrainableArchitectures.named(arch)!.network(scale: scale, features: features, depth: blocks, seed: seed)
         let trainer = PixelTrainer(network: network, options: options, dataset: dataset, validation: validation,
-                                   convolution: try DNNLConvolution())
+                                   kernels: DNNLGradientKernels())
         if resume { try trainer.resume(from: output + "/checkpoint.safetensors") }
-        say("training MSRResNet x\(scale) (\(features) features, \(blocks) blocks, \(network.parameters.count) parameters) "
+        say("training \(network.architecture) x\(scale) (\(network.metadata["config"] ?? ""), \(network.parameters.count) parameters) "
               + "on \(dataset.pairs.count) images, \(validation.count) held out; from step \(trainer.step) to \(steps)")
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let logURL = URL(fileURLWithPath: output + "/train.jsonl")
@@ -181,23 +194,22 @@ struct TrainCommand: ParsableCommand {
     }
 
     func runGAN(dataset: PairedDataset, options: TrainOptions) throws {
-        let initialWeights = try WeightFile.load(path: initial!)
-        guard let config = try MSRResNet.detect(initialWeights), config.scale == scale else {
-            throw ValidationError("--initial '\(initial!)' is not an MSRResNet x\(scale) model")
+        let generator = try TrainableArchitectures.load(try WeightFile.load(path: initial!))
+        guard generator.facts.scale == scale else {
+            throw ValidationError("--initial '\(initial!)' is a \(generator.architecture) x\(generator.facts.scale) model, not x\(scale)")
         }
-        let generator = MSRResNetNetwork(config: config, seed: seed)
-        try generator.parameters.load(initialWeights, specs: generator.specs)
-        let discriminator = DiscriminatorNetwork(config: VGGStyleDiscriminator.Config(features: discriminatorFeatures),
-                                                 seed: seed &+ 1)
-        let perceptual = try vgg.map { try VGGFeatureNetwork.load(try WeightFile.load(path: $0), lastLayer: vggLayer) }
+        let discriminator = try TrainingNetwork(VGGStyleDiscriminator.self,
+                                                config: VGGStyleDiscriminator.Config(features: discriminatorFeatures),
+                                                seed: seed &+ 1)
+        let perceptual = try vgg.map { try PerceptualNetwork.load(try WeightFile.load(path: $0), lastLayer: vggLayer) }
         var weights = GANWeights()
         weights.pixel = pixelWeight
         weights.perceptual = perceptualWeight
         weights.adversarial = ganWeight
         let trainer = try GANTrainer(generator: generator, discriminator: discriminator, perceptual: perceptual,
-                                     weights: weights, options: options, dataset: dataset, convolution: try DNNLConvolution())
+                                     weights: weights, options: options, dataset: dataset, kernels: DNNLGradientKernels())
         if resume { try trainer.resume(from: output + "/checkpoint-gan.safetensors") }
-        say("phase 2 (GAN): MSRResNet x\(scale) from \(initial!), discriminator \(discriminator.parameters.count) parameters, "
+        say("phase 2 (GAN): \(generator.architecture) x\(scale) from \(initial!), discriminator \(discriminator.parameters.count) parameters, "
               + "perceptual \(vgg ?? "off"); from step \(trainer.step) to \(steps)")
         try trainer.run { step, l, seconds in
             say(String(format: "step %6d  pixel %.5f  perceptual %.5f  adversarial %.4f  D real %.4f  D fake %.4f  %.1f s",

@@ -6,11 +6,41 @@ public struct Node: Sendable {
     public var inputs: [ValueID]
     /// The source layer's name (e.g. the ncnn layer), for error messages.
     public var name: String
+    /// Which attribute tensors of `op` are state-dict tensors, and under which key (see `Graph.bind`). Empty for
+    /// attributes that were computed (folded batch norms, re-parameterised kernels) or are constants.
+    public var bindings: [ParameterBinding]
 
-    public init(op: Op, inputs: [ValueID], name: String) {
+    public init(op: Op, inputs: [ValueID], name: String, bindings: [ParameterBinding] = []) {
         self.op = op
         self.inputs = inputs
         self.name = name
+        self.bindings = bindings
+    }
+}
+
+/// The attribute of an op a state-dict tensor fills.
+public enum ParameterRole: String, Sendable, CaseIterable {
+    /// Convolution, transposed convolution or linear weight.
+    case weight
+    /// Their bias.
+    case bias
+    /// PReLU slopes (an activation node's, or a convolution's fused activation).
+    case slopes
+    /// Batch-norm scale, shift and running statistics.
+    case gamma, beta, runningMean, runningVar
+
+    /// Whether training updates it by gradient (running statistics are buffers, updated by the forward pass).
+    public var isTrainable: Bool { self != .runningMean && self != .runningVar }
+}
+
+/// One attribute of a node bound to the state-dict tensor `key`.
+public struct ParameterBinding: Sendable, Equatable {
+    public var role: ParameterRole
+    public var key: String
+
+    public init(_ role: ParameterRole, _ key: String) {
+        self.role = role
+        self.key = key
     }
 }
 
@@ -23,8 +53,9 @@ public struct Graph: Sendable {
 
     /// Appends a node and returns the value it produces.
     @discardableResult
-    public mutating func add(_ op: Op, _ inputs: [ValueID] = [], name: String? = nil) -> ValueID {
-        nodes.append(Node(op: op, inputs: inputs, name: name ?? "\(op.kind)_\(nodes.count)"))
+    public mutating func add(_ op: Op, _ inputs: [ValueID] = [], name: String? = nil,
+                             bindings: [ParameterBinding] = []) -> ValueID {
+        nodes.append(Node(op: op, inputs: inputs, name: name ?? "\(op.kind)_\(nodes.count)", bindings: bindings))
         return nodes.count - 1
     }
 
@@ -73,6 +104,8 @@ public enum GraphError: Error, Equatable, CustomStringConvertible {
     case badEdge(node: String, input: Int)
     case arity(node: String, op: String, expected: String, actual: Int)
     case shapeMismatch(node: String, op: String, detail: String)
+    /// `Graph.bind` found no value, or a value of the wrong size, for a bound parameter.
+    case parameter(key: String, detail: String)
 
     public var description: String {
         switch self {
@@ -81,6 +114,7 @@ public enum GraphError: Error, Equatable, CustomStringConvertible {
         case .badEdge(let n, let i): "node '\(n)' reads value \(i), which is not produced before it"
         case .arity(let n, let op, let e, let a): "node '\(n)' (\(op)) takes \(e) input(s), got \(a)"
         case .shapeMismatch(let n, let op, let d): "node '\(n)' (\(op)): \(d)"
+        case .parameter(let key, let d): "parameter '\(key)': \(d)"
         }
     }
 }

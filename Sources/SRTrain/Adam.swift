@@ -1,3 +1,4 @@
+import SRCore
 public import SRWeights
 import Foundation
 
@@ -49,7 +50,7 @@ public final class Adam {
     /// One update of every parameter that has a gradient (parameters without one keep their weights and moments,
     /// as in PyTorch).
     /// - Throws: `TrainError.invalid` when `parameters` do not match the moments (a different network or order).
-    public func update(_ parameters: [Variable]) throws {
+    public func update(_ parameters: [Parameter]) throws {
         if m.isEmpty {
             m = parameters.map { [Float](repeating: 0, count: $0.data.count) }
             v = m

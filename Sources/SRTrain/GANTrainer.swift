@@ -1,7 +1,7 @@
 public import SRTrainData
 public import SRModels
 public import SRWeights
-import SRCore
+public import SRCore
 import Foundation
 
 /// Weights of the phase-2 generator loss (defaults: ESRGAN's, with SRGAN's standard GAN loss).
@@ -24,10 +24,14 @@ public struct GANLosses: Codable, Sendable {
 /// Phase 2 of the SRGAN recipe: the generator (initialised from phase 1) trains on pixel + VGG perceptual +
 /// adversarial losses; a VGG-style discriminator learns to tell HR patches from generated ones; the two alternate
 /// every step. Perceptual features compare with L1 (ESRGAN); the adversarial loss is binary cross-entropy on logits.
+///
+/// All three networks are SRModels graphs on `GraphTape`s: the generator and the discriminator in training mode
+/// (batch norms on batch statistics, running statistics updated), the perceptual network (`PerceptualNetwork`) in
+/// evaluation mode and frozen; only gradients with respect to its input flow.
 public final class GANTrainer {
-    public let generator: MSRResNetNetwork
-    public let discriminator: DiscriminatorNetwork
-    public let perceptual: VGGFeatureNetwork?
+    public let generator: TrainingNetwork
+    public let discriminator: TrainingNetwork
+    public let perceptual: PerceptualNetwork?
     public let weights: GANWeights
     public let options: TrainOptions
     public let sampler: PatchSampler
@@ -35,10 +39,10 @@ public final class GANTrainer {
     public let discriminatorOptimizer: Adam
     public let ema: WeightAverage
     public private(set) var step = 0
-    let tape: Tape
+    let tape: GraphTape, discriminatorTape: GraphTape, perceptualTape: GraphTape
 
-    public init(generator: MSRResNetNetwork, discriminator: DiscriminatorNetwork, perceptual: VGGFeatureNetwork?,
-                weights: GANWeights, options: TrainOptions, dataset: PairedDataset, convolution: any ConvolutionEngine) throws {
+    public init(generator: TrainingNetwork, discriminator: TrainingNetwork, perceptual: PerceptualNetwork?,
+                weights: GANWeights, options: TrainOptions, dataset: PairedDataset, kernels: any GradientKernels) throws {
         if perceptual == nil && weights.perceptual != 0 {
             throw TrainError.invalid("the perceptual loss needs VGG weights (--vgg FILE), or set its weight to 0")
         }
@@ -52,35 +56,43 @@ public final class GANTrainer {
         self.generatorOptimizer = Adam(learningRate: options.learningRate)
         self.discriminatorOptimizer = Adam(learningRate: options.learningRate)
         self.ema = WeightAverage(generator.parameters.all, decay: options.emaDecay)
-        self.tape = Tape(convolution: convolution)
+        self.tape = GraphTape(kernels: kernels)
+        self.discriminatorTape = GraphTape(kernels: kernels)
+        self.perceptualTape = GraphTape(kernels: kernels)
+        TrainMemory.configure()
     }
 
     /// One generator step then one discriminator step on `batch`.
     public func train(on batch: TrainingBatch) throws -> GANLosses {
         let c = batch.channels
-        let x = Variable(TShape(n: batch.count, c: c, h: batch.lrSize, w: batch.lrSize), data: batch.lr)
-        let hr = Variable(TShape(n: batch.count, c: c, h: batch.hrSize, w: batch.hrSize), data: batch.hr)
+        let x = Tensor(dims: [batch.count, c, batch.lrSize, batch.lrSize], data: batch.lr)
+        let hr = Tensor(dims: [batch.count, c, batch.hrSize, batch.hrSize], data: batch.hr)
         let rate = options.schedule.rate(base: options.learningRate, step: step)
 
-        // Generator: the discriminator is frozen, its gradients only pass through to the generated image.
+        // Generator: d(total)/d(sr) gathers the pixel loss, the perceptual loss through the frozen VGG and the
+        // adversarial loss through the discriminator, whose parameters get no gradient.
         tape.reset()
         generator.parameters.zeroGrad()
-        discriminator.setTrainable(false)
         let sr = try generator.forward(x, tape: tape)
-        let pixel = try tape.apply(options.loss, [sr, hr])
-        var total = try tape.apply(.affine(scale: weights.pixel, shift: 0), [pixel])
+        let (pixel, pixelGradient) = try options.loss.evaluate(sr, hr, weight: weights.pixel)
+        var dsr = pixelGradient.data
         var perceptualValue: Float = 0
         if let vgg = perceptual, weights.perceptual != 0 {
-            let real = try vgg.forward(hr, tape: tape)
-            let fake = try vgg.forward(sr, tape: tape)
-            let p = try tape.apply(.l1Loss, [fake, real])
-            perceptualValue = p.scalar
-            total = try tape.apply(.axpby(a: 1, b: weights.perceptual), [total, p])
+            let real = try vgg.features(hr, tape: perceptualTape, recording: false)
+            let fake = try vgg.features(sr, tape: perceptualTape, recording: true)
+            let (p, pg) = try PixelLoss.l1.evaluate(fake, real, weight: weights.perceptual)
+            perceptualValue = p
+            let back = try perceptualTape.backward([pg], parameters: false, inputs: true)
+            ElementWise.add(back.inputs[0]!.data, into: &dsr)
+            perceptualTape.reset()
         }
-        let fakeLogits = try discriminator.forward(sr, tape: tape)
-        let adversarial = try tape.apply(.bceWithLogits(target: 1), [fakeLogits])
-        total = try tape.apply(.axpby(a: 1, b: weights.adversarial), [total, adversarial])
-        try tape.backward(total)
+        discriminatorTape.reset()
+        let fakeLogits = try discriminator.forward(sr, tape: discriminatorTape)
+        let (adversarial, ag) = AdversarialLoss.bceWithLogits(fakeLogits, target: 1, weight: weights.adversarial)
+        ElementWise.add(try discriminatorTape.backward([ag], parameters: false, inputs: true).inputs[0]!.data, into: &dsr)
+        discriminator.absorbStatistics(from: discriminatorTape)
+        generator.accumulate(try tape.backward([Tensor(dims: sr.dims, data: dsr)]).parameters)
+        generator.absorbStatistics(from: tape)
         if let clip = options.clipNorm { GradientClipping.clip(generator.parameters.all, maxNorm: clip) }
         generatorOptimizer.learningRate = rate
         try generatorOptimizer.update(generator.parameters.all)
@@ -88,19 +100,22 @@ public final class GANTrainer {
 
         // Discriminator: real HR patches against the generated ones (detached from the generator).
         tape.reset()
-        discriminator.setTrainable(true)
         discriminator.parameters.zeroGrad()
-        let detached = Variable(sr.shape, data: sr.data)
-        let realLoss = try tape.apply(.bceWithLogits(target: 1), [try discriminator.forward(hr, tape: tape)])
-        let fakeLoss = try tape.apply(.bceWithLogits(target: 0), [try discriminator.forward(detached, tape: tape)])
-        try tape.backward(try tape.apply(.axpby(a: 1, b: 1), [realLoss, fakeLoss]))
+        var dLosses: [Float] = []
+        for (images, target) in [(hr, Float(1)), (sr, Float(0))] {
+            discriminatorTape.reset()
+            let logits = try discriminator.forward(images, tape: discriminatorTape)
+            let (loss, g) = AdversarialLoss.bceWithLogits(logits, target: target)
+            discriminator.accumulate(try discriminatorTape.backward([g]).parameters)
+            discriminator.absorbStatistics(from: discriminatorTape)
+            dLosses.append(loss)
+        }
+        discriminatorTape.reset()
         discriminatorOptimizer.learningRate = rate
         try discriminatorOptimizer.update(discriminator.parameters.all)
-        tape.reset()
         step += 1
-        return GANLosses(pixel: Double(pixel.scalar), perceptual: Double(perceptualValue),
-                         adversarial: Double(adversarial.scalar), discriminatorReal: Double(realLoss.scalar),
-                         discriminatorFake: Double(fakeLoss.scalar))
+        return GANLosses(pixel: Double(pixel), perceptual: Double(perceptualValue), adversarial: Double(adversarial),
+                         discriminatorReal: Double(dLosses[0]), discriminatorFake: Double(dLosses[1]))
     }
 
     var groups: [CheckpointStore.Group] {

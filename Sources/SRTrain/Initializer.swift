@@ -2,6 +2,7 @@
 import Glibc
 #endif
 public import SRCore
+public import SRModels
 
 /// How a new network's parameters are drawn. `ParameterSet` assigns every tensor a role from its key and its
 /// siblings: weights of rank 2 or 4 use `weight(shape, fanIn)`; a `.bias` beside such a weight uses
@@ -40,4 +41,14 @@ public struct Initializer: Sendable {
         let bound = 1 / Float(fanIn).squareRoot()
         return (0..<count).map { _ in Float.random(in: -bound...bound, using: &g) }
     })
+}
+
+extension Initializer {
+    /// The initializer of an architecture's declared scheme.
+    public init(_ scheme: WeightInitialisation) {
+        switch scheme {
+        case .kaimingNormal(let scale): self = .kaimingNormal(scale: scale)
+        case .pytorchDefault: self = .pytorchDefault
+        }
+    }
 }

@@ -2,7 +2,7 @@ public import SRTrainData
 public import SRMetrics
 public import SRModels
 public import SRWeights
-import SRCore
+public import SRCore
 import Foundation
 
 /// Options of a training run.
@@ -15,7 +15,7 @@ public struct TrainOptions: Sendable {
     public var schedule: Schedule = .constant
     public var clipNorm: Float?
     public var emaDecay: Float = 0.999
-    public var loss: TrainOp = .l1Loss
+    public var loss: PixelLoss = .l1
     public var logEvery = 10
     public var validateEvery = 200
     public var checkpointEvery = 500
@@ -36,20 +36,21 @@ public struct TrainLogEntry: Codable, Sendable {
     public var validationPSNR: Double?
 }
 
-/// Phase-1 training of a generator on a pixel loss (L1, MSE or Charbonnier) with Adam, an EMA copy of the
-/// weights, checkpoints (weights + EMA + optimiser state) and validation PSNR on held-out images.
+/// Phase-1 training of a generator (any `TrainingNetwork`) on a pixel loss (L1, MSE or Charbonnier) with Adam, an
+/// EMA copy of the weights, checkpoints (weights + EMA + optimiser state) and validation PSNR on held-out images.
 public final class PixelTrainer {
-    public let network: MSRResNetNetwork
+    public let network: TrainingNetwork
     public let options: TrainOptions
     public let sampler: PatchSampler
     public let validation: [PairedDataset.Pair]
     public let optimizer: Adam
     public private(set) var ema: WeightAverage
     public private(set) var step = 0
-    let tape: Tape
+    let tape: GraphTape
 
-    public init(network: MSRResNetNetwork, options: TrainOptions, dataset: PairedDataset,
-                validation: [PairedDataset.Pair], convolution: any ConvolutionEngine) {
+    /// - Parameter kernels: the convolution passes (`DNNLGradientKernels`, or the reference loops in tests).
+    public init(network: TrainingNetwork, options: TrainOptions, dataset: PairedDataset,
+                validation: [PairedDataset.Pair], kernels: any GradientKernels) {
         self.network = network
         self.options = options
         self.sampler = PatchSampler(dataset: dataset, batchSize: options.batchSize, patch: options.patch, seed: options.seed,
@@ -57,26 +58,28 @@ public final class PixelTrainer {
         self.validation = validation
         self.optimizer = Adam(learningRate: options.learningRate)
         self.ema = WeightAverage(network.parameters.all, decay: options.emaDecay)
-        self.tape = Tape(convolution: convolution)
+        self.tape = GraphTape(kernels: kernels)
+        TrainMemory.configure()
     }
 
     /// One optimisation step on `batch`; returns the loss before the update.
     public func train(on batch: TrainingBatch) throws -> Float {
         let c = batch.channels
-        let x = Variable(TShape(n: batch.count, c: c, h: batch.lrSize, w: batch.lrSize), data: batch.lr)
-        let y = Variable(TShape(n: batch.count, c: c, h: batch.hrSize, w: batch.hrSize), data: batch.hr)
+        let x = Tensor(dims: [batch.count, c, batch.lrSize, batch.lrSize], data: batch.lr)
+        let y = Tensor(dims: [batch.count, c, batch.hrSize, batch.hrSize], data: batch.hr)
         tape.reset()
         network.parameters.zeroGrad()
         let out = try network.forward(x, tape: tape)
-        let loss = try tape.apply(options.loss, [out, y])
-        try tape.backward(loss)
+        let (loss, gradient) = try options.loss.evaluate(out, y)
+        network.accumulate(try tape.backward([gradient]).parameters)
+        network.absorbStatistics(from: tape)
         if let clip = options.clipNorm { GradientClipping.clip(network.parameters.all, maxNorm: clip) }
         optimizer.learningRate = options.schedule.rate(base: options.learningRate, step: step)
         try optimizer.update(network.parameters.all)
         ema.update(network.parameters.all)
         step += 1
         tape.reset()
-        return loss.scalar
+        return loss
     }
 
     /// Mean PSNR (Y, shave = scale) of the EMA weights on the validation images.
@@ -87,14 +90,14 @@ public final class PixelTrainer {
         for (p, e) in zip(params, ema.values) { p.data = e }
         defer { for (p, d) in zip(params, current) { p.data = d } }
         var sum = 0.0
-        let evalTape = Tape(convolution: tape.convolution)
+        let evalTape = GraphTape(kernels: tape.kernels)
         for pair in validation {
             let lr = pair.lr
-            let x = Variable(TShape(n: 1, c: 3, h: lr.height, w: lr.width), data: lr.data.map { $0 / 255 })
-            let y = try network.forward(x, tape: evalTape)
+            let x = Tensor(dims: [1, 3, lr.height, lr.width], data: lr.data.map { $0 / 255 })
+            let y = try network.forward(x, tape: evalTape, mode: .evaluation, recording: false)
             evalTape.reset()
             let sr = PlanarImage(channels: 3, height: y.shape.h, width: y.shape.w, data: y.data.map { $0 * 255 })
-            sum += SRProtocol.score(hr: pair.hr, sr: sr, scale: network.config.scale).psnr
+            sum += SRProtocol.score(hr: pair.hr, sr: sr, scale: network.facts.scale).psnr
         }
         return sum / Double(validation.count)
     }
@@ -135,23 +138,16 @@ public final class PixelTrainer {
     }
 
     /// Writes `weights` (in the network's parameter order) under the architecture's PyTorch names with metadata.
-    static func export(_ network: MSRResNetNetwork, weights: [[Float]], step: Int, phase: String, to path: String) throws {
-        let specs = network.specs
-        var d = StateDict()
-        for (name, values) in zip(network.parameters.names, weights) {
-            let shape = specs.first { $0.key == name }!.shape
-            d.insert(WeightTensor(shape: shape, floats: values), path: name.split(separator: ".").map(String.init))
-        }
-        try Safetensors.write(d, metadata: metadata(network.config, step: step, phase: phase), to: path)
+    static func export(_ network: TrainingNetwork, weights: [[Float]], step: Int, phase: String, to path: String) throws {
+        try Safetensors.write(try network.exportedStateDict(weights: weights),
+                              metadata: metadata(network, step: step, phase: phase), to: path)
     }
 
-    static func metadata(_ c: MSRResNet.Config, step: Int, phase: String) -> [String: String] {
-        ["architecture": MSRResNet.name, "scale": "\(c.scale)",
-         "config": "{\"in_channels\":\(c.inChannels),\"out_channels\":\(c.outChannels),\"features\":\(c.features),\"blocks\":\(c.blocks),\"scale\":\(c.scale)}",
-         "source": "enhance train (\(phase)), step \(step)", "trained_by": "Enhance"]
+    static func metadata(_ network: TrainingNetwork, step: Int, phase: String) -> [String: String] {
+        network.metadata.merging(["source": "enhance train (\(phase)), step \(step)", "trained_by": "Enhance"]) { $1 }
     }
 
-    func metadata() -> [String: String] { Self.metadata(network.config, step: step, phase: "phase 1, pixel loss") }
+    func metadata() -> [String: String] { Self.metadata(network, step: step, phase: "phase 1, pixel loss") }
 
     /// Weights, EMA weights and Adam moments, with the step, in one safetensors file (written atomically).
     public func saveCheckpoint(to path: String) throws {
@@ -165,6 +161,9 @@ public final class PixelTrainer {
                 d.insert(WeightTensor(shape: [p.data.count], floats: optimizer.m[k]), path: ["adam_m"] + key)
                 d.insert(WeightTensor(shape: [p.data.count], floats: optimizer.v[k]), path: ["adam_v"] + key)
             }
+        }
+        for (name, b) in network.parameters.buffers {
+            d.insert(WeightTensor(shape: [b.data.count], floats: b.data), path: ["buffer"] + name.split(separator: ".").map(String.init))
         }
         var meta = metadata()
         meta["checkpoint_step"] = "\(step)"
@@ -190,6 +189,9 @@ public final class PixelTrainer {
                 m.append(mk.floats())
                 v.append(vk.floats())
             }
+        }
+        for (name, b) in network.parameters.buffers {
+            if let t = d["buffer." + name], t.count == b.data.count { b.data = t.floats() }
         }
         optimizer.restore(step: a, m: m.count == network.parameters.names.count ? m : [],
                           v: v.count == network.parameters.names.count ? v : [])

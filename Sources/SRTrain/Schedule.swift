@@ -1,3 +1,4 @@
+import SRCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,7 +33,7 @@ public enum GradientClipping {
     /// Scales all gradients by `maxNorm / (norm + 1e-6)` when that is below 1, where `norm` is the L2 norm of all
     /// of them together (accumulated in Double); returns `norm` before clipping.
     @discardableResult
-    public static func clip(_ parameters: [Variable], maxNorm: Float) -> Float {
+    public static func clip(_ parameters: [Parameter], maxNorm: Float) -> Float {
         var sum = 0.0
         for p in parameters {
             guard let g = p.grad else { continue }

@@ -4,8 +4,6 @@ public enum TrainError: Error, Equatable, CustomStringConvertible {
     case shapeMismatch(op: String, detail: String)
     /// A checkpoint or weight file lacks a parameter the network needs, or holds one of the wrong shape.
     case parameter(key: String, detail: String)
-    /// A oneDNN call failed.
-    case library(call: String, status: Int)
     /// A checkpoint or training option is unusable.
     case invalid(String)
 
@@ -13,7 +11,6 @@ public enum TrainError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .shapeMismatch(let op, let detail): "\(op): \(detail)"
         case .parameter(let key, let detail): "parameter '\(key)': \(detail)"
-        case .library(let call, let status): "\(call) failed with oneDNN status \(status)"
         case .invalid(let detail): detail
         }
     }

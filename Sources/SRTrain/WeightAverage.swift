@@ -1,3 +1,4 @@
+import SRCore
 public import SRWeights
 
 /// Exponential moving average of weights (BasicSR's `net_g_ema`, `model_ema(decay=0.999)`):
@@ -14,7 +15,7 @@ public final class WeightAverage {
     public private(set) var updates = 0
 
     /// Starts the average at the current weights.
-    public init(_ parameters: [Variable], decay: Float = 0.999) {
+    public init(_ parameters: [Parameter], decay: Float = 0.999) {
         self.decay = decay
         self.values = parameters.map(\.data)
     }
@@ -23,7 +24,7 @@ public final class WeightAverage {
     public var currentDecay: Float { min(decay, Float(1 + updates) / Float(10 + updates)) }
 
     /// Moves the average towards the current weights.
-    public func update(_ parameters: [Variable]) {
+    public func update(_ parameters: [Parameter]) {
         let d = currentDecay
         for (k, p) in parameters.enumerated() where k < values.count {
             values[k].withUnsafeMutableBufferPointer { es in p.data.withUnsafeBufferPointer { ws in

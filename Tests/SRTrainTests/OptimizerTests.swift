@@ -10,7 +10,7 @@ struct OptimizerTests {
 
     /// Three steps of `optimizer` on weights [1, -2, 0.5] with fixed gradients (the same as the PyTorch run below).
     func run(_ optimizer: Adam) throws -> [[Float]] {
-        let p = Variable(TShape(n: 3, c: 1, h: 1, w: 1), data: [1, -2, 0.5], requiresGrad: true)
+        let p = Parameter(key: "p", shape: [3], data: [1, -2, 0.5], requiresGrad: true)
         var out: [[Float]] = []
         for g: [Float] in [[0.5, -1, 0], [-0.25, 0.3, 2], [0.1, 0.1, -0.7]] {
             p.grad = g
@@ -44,11 +44,11 @@ struct OptimizerTests {
     @Test("Adam by hand: the first step moves every weight by lr against its gradient's sign")
     func adamFirstStep() throws {
         // m = 0.1 g, v = 0.01 g²; bias-corrected m / sqrt(v) = sign(g).
-        let p = Variable(TShape(n: 2, c: 1, h: 1, w: 1), data: [1, -2], requiresGrad: true)
+        let p = Parameter(key: "p", shape: [2], data: [1, -2], requiresGrad: true)
         p.grad = [0.5, -1]
         try Adam(learningRate: 0.1).update([p])
         #expect(abs(p.data[0] - 0.9) < Self.tolerance && abs(p.data[1] + 1.9) < Self.tolerance)
-        let q = Variable(TShape(n: 1, c: 1, h: 1, w: 1), data: [2], requiresGrad: true)
+        let q = Parameter(key: "p", shape: [1], data: [2], requiresGrad: true)
         q.grad = [0]
         try Adam.adamW(learningRate: 0.1, weightDecay: 0.5).update([q])
         #expect(abs(q.data[0] - (2 - 0.1 * 0.5 * 2)) < Self.tolerance)   // zero gradient: only the decay acts
@@ -57,9 +57,9 @@ struct OptimizerTests {
     @Test("optimiser and EMA state export as tensors and import into fresh ones; the next step is identical")
     func stateRoundTrip() throws {
         let names = ["body.0.weight", "body.0.bias"]
-        func parameters() -> [Variable] {
-            [Variable(TShape(n: 2, c: 2, h: 1, w: 1), data: [1, 2, 3, 4], requiresGrad: true),
-             Variable(TShape(n: 2, c: 1, h: 1, w: 1), data: [-1, 1], requiresGrad: true)]
+        func parameters() -> [Parameter] {
+            [Parameter(key: "p", shape: [4], data: [1, 2, 3, 4], requiresGrad: true),
+             Parameter(key: "p", shape: [2], data: [-1, 1], requiresGrad: true)]
         }
         let a = parameters(), adam = Adam.adamW(learningRate: 0.01), ema = WeightAverage(a)
         for k in 0..<3 {
@@ -106,8 +106,8 @@ struct OptimizerTests {
 
     @Test("gradient clipping by global norm equals torch.nn.utils.clip_grad_norm_; below the limit nothing changes")
     func clipping() {
-        let p = Variable(TShape(n: 2, c: 1, h: 1, w: 1), data: [0, 0], requiresGrad: true)
-        let q = Variable(TShape(n: 1, c: 1, h: 1, w: 1), data: [0], requiresGrad: true)
+        let p = Parameter(key: "p", shape: [2], data: [0, 0], requiresGrad: true)
+        let q = Parameter(key: "p", shape: [1], data: [0], requiresGrad: true)
         p.grad = [3, 4]
         q.grad = [12]
         // torch: clip_grad_norm_([p, q], 6.5) returns 13 and leaves [1.49999988, 1.99999985], [5.99999954].
@@ -119,7 +119,7 @@ struct OptimizerTests {
 
     @Test("EMA: decay warms up as (1+n)/(10+n), then holds at its setting")
     func ema() {
-        let e = Variable(TShape(n: 1, c: 1, h: 1, w: 1), data: [0], requiresGrad: true)
+        let e = Parameter(key: "p", shape: [1], data: [0], requiresGrad: true)
         let average = WeightAverage([e], decay: 0.9)
         e.data = [1]
         average.update([e])                       // d = min(0.9, 1/10) = 0.1: 0.1 * 0 + 0.9 * 1

@@ -12,7 +12,7 @@ public import SRWeights
 /// conv_hr, conv_last        3x3 nf -> nf with LeakyReLU 0.1; 3x3 nf -> out
 /// ```
 /// The output is the network plus the input upsampled bilinearly (`align_corners=False`).
-public enum MSRResNet: Architecture {
+public enum MSRResNet: TrainableArchitecture {
     public struct Config: ArchitectureConfig {
         public var inChannels = 3
         public var outChannels = 3
@@ -66,9 +66,13 @@ public enum MSRResNet: Architecture {
     }
 
     public static func build(_ c: Config, weights: StateDict) throws(ModelsError) -> Graph {
+        try build(c, weights: weights, mode: .inference)
+    }
+
+    public static func build(_ c: Config, weights: StateDict, mode: BuildMode) throws(ModelsError) -> Graph {
         guard [2, 3, 4].contains(c.scale), c.blocks >= 0 else { throw .invalidConfig(architecture: name, detail: "\(c)") }
         let lrelu = Activation.leakyRelu(slope: slope)
-        var b = NetworkBuilder(architecture: name, weights: weights)
+        var b = NetworkBuilder(architecture: name, weights: weights, mode: mode)
         let x = b.input()
         var feat = try b.conv("conv_first", x, activation: lrelu)
         for i in 0..<c.blocks { feat = try residualBlock(&b, "body.\(i)", feat) }
@@ -92,6 +96,16 @@ public enum MSRResNet: Architecture {
 
     public static func facts(_ c: Config) -> ModelFacts {
         ModelFacts(scale: c.scale, inChannels: c.inChannels, outChannels: c.outChannels)
+    }
+
+    public static let initialisation = WeightInitialisation.kaimingNormal(scale: 0.1)
+
+    public static func trainingConfig(scale: Int, channels: Int, features: Int?, depth: Int?) throws(ModelsError) -> Config {
+        let c = Config(inChannels: channels, outChannels: channels, features: features ?? 64, blocks: depth ?? 16, scale: scale)
+        guard [2, 3, 4].contains(scale), c.features > 0, c.blocks >= 0 else {
+            throw .invalidConfig(architecture: name, detail: "scale 2, 3 or 4, positive features, blocks >= 0: \(c)")
+        }
+        return c
     }
 
     public static func randomConfig(using g: inout SeededGenerator) -> Config {

@@ -20,7 +20,7 @@ public import SRWeights
 /// In eval mode each `Conv3XC` recomputes `eval_conv` from its training branches, so the branches are the source of
 /// truth: they are composed here into one 3x3 convolution (the stored `eval_conv` may be stale). Checkpoints that
 /// only keep `eval_conv` use it directly.
-public enum SPAN: Architecture {
+public enum SPAN: TrainableArchitecture {
     public struct Config: ArchitectureConfig {
         public var inChannels = 3
         public var outChannels = 3
@@ -93,13 +93,30 @@ public enum SPAN: Architecture {
     }
 
     public static func build(_ c: Config, weights: StateDict) throws(ModelsError) -> Graph {
+        try build(c, weights: weights, mode: .inference)
+    }
+
+    /// Inference composes each Conv3XC into one 3x3 convolution; training runs its branches as PyTorch's training
+    /// mode does: `conv.2(conv.1(conv.0(pad(x, 1)))) + sk(x)` (conv.0 is a 1x1 convolution over the zero-padded
+    /// input, conv.1 an unpadded 3x3, conv.2 and sk 1x1).
+    public static func build(_ c: Config, weights: StateDict, mode: BuildMode) throws(ModelsError) -> Graph {
         guard c.branches || c.evalConv, c.scale >= 1 else { throw .invalidConfig(architecture: name, detail: "\(c)") }
-        var b = NetworkBuilder(architecture: name, weights: weights)
+        guard mode == .inference || c.branches else {
+            throw .invalidConfig(architecture: name, detail: "this file keeps only eval_conv; training needs the Conv3XC branches (sk, conv.0-2)")
+        }
+        var b = NetworkBuilder(architecture: name, weights: weights, mode: mode)
         var x = b.input()
         if c.normalise {
             x = b.normalise(x, channels: c.inChannels, mean: EDSR.div2kMean, std: [1 / 255], name: "normalise")
         }
         func conv3XC(_ key: String, _ input: ValueID, activation: Activation? = nil) throws(ModelsError) -> ValueID {
+            if mode == .training {
+                let t0 = try b.conv("\(key).conv.0", input, padding: 1)
+                let t1 = try b.conv("\(key).conv.1", t0, padding: 0)
+                let t2 = try b.conv("\(key).conv.2", t1, padding: 0)
+                let sum = b.sum(t2, 1, try b.conv("\(key).sk", input, padding: 0), 1, name: key)
+                return activation.map { b.activation($0, sum, name: key + ".activation") } ?? sum
+            }
             let (w, bias) = try reparameterised(b, key, c)
             return b.convolution(key, input, weight: w, bias: bias, padding: 1, activation: activation)
         }
@@ -172,6 +189,31 @@ public enum SPAN: Architecture {
 
     public static func facts(_ c: Config) -> ModelFacts {
         ModelFacts(scale: c.scale, inChannels: c.inChannels, outChannels: c.outChannels, host: .realESRGAN)
+    }
+
+    /// SPAN's reference code keeps PyTorch's module defaults.
+    public static let initialisation = WeightInitialisation.pytorchDefault
+
+    public static func trainingConfig(scale: Int, channels: Int, features: Int?, depth: Int?) throws(ModelsError) -> Config {
+        let c = Config(inChannels: channels, outChannels: channels, features: features ?? 48, scale: scale)
+        guard scale >= 1, c.features > 0, depth == nil || depth == blocks else {
+            throw .invalidConfig(architecture: name, detail: "scale >= 1 and positive features (SPAN has \(blocks) blocks, no other depth): \(c)")
+        }
+        return c
+    }
+
+    /// The trained branches with every `eval_conv` re-derived from them, so a loader that runs `eval_conv` (as
+    /// spandrel's SPAN does after `update_params`) gets the trained network.
+    public static func exported(_ c: Config, weights: StateDict) throws(ModelsError) -> StateDict {
+        guard c.branches, c.evalConv else { return weights }
+        var out = weights
+        let b = NetworkBuilder(architecture: name, weights: weights)
+        for (key, _, _) in conv3XCs(c) {
+            let (w, bias) = try reparameterised(b, key, c)
+            out.insert(WeightTensor(shape: w.dims, floats: w.data), path: [key, "eval_conv", "weight"].flatMap { $0.split(separator: ".").map(String.init) })
+            out.insert(WeightTensor(shape: [bias.count], floats: bias), path: [key, "eval_conv", "bias"].flatMap { $0.split(separator: ".").map(String.init) })
+        }
+        return out
     }
 
     public static func randomConfig(using g: inout SeededGenerator) -> Config {

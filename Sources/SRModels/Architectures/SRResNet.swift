@@ -18,7 +18,7 @@ public import SRWeights
 /// produces tanh outputs in [-1, 1]. The graph takes `[0, 1]` images like every Enhance model: it applies the
 /// configured `inputNormalisation` itself, and returns `(tanh(z) + 1) / 2`, i.e. `[0, 1]`, computed exactly as
 /// `sigmoid(2z)` by doubling the last convolution.
-public enum SRResNet: Architecture {
+public enum SRResNet: TrainableArchitecture {
     public struct Config: ArchitectureConfig {
         /// How the network expects its input, given `[0, 1]` images.
         public enum InputNormalisation: String, Codable, Sendable {
@@ -87,10 +87,14 @@ public enum SRResNet: Architecture {
     }
 
     public static func build(_ c: Config, weights: StateDict) throws(ModelsError) -> Graph {
+        try build(c, weights: weights, mode: .inference)
+    }
+
+    public static func build(_ c: Config, weights: StateDict, mode: BuildMode) throws(ModelsError) -> Graph {
         guard c.scale >= 1, c.scale & (c.scale - 1) == 0, c.blocks >= 0 else {
             throw .invalidConfig(architecture: name, detail: "scale must be a power of two: \(c)")
         }
-        var b = NetworkBuilder(architecture: name, weights: weights)
+        var b = NetworkBuilder(architecture: name, weights: weights, mode: mode)
         var x = b.input()
         switch c.inputNormalisation {
         case .imagenet:
@@ -101,12 +105,13 @@ public enum SRResNet: Architecture {
         case .zeroToOne:
             break
         }
-        let head = try b.conv("conv_block1.conv_block.0", x, activation: b.prelu("conv_block1.conv_block.1"))
+        let head = try b.conv("conv_block1.conv_block.0", x, activation: b.prelu("conv_block1.conv_block.1"),
+                              slopes: "conv_block1.conv_block.1")
         var feat = head
         for i in 0..<c.blocks {
             let key = "residual_blocks.\(i)"
             let h = try b.conv("\(key).conv_block1.conv_block.0", feat, batchNorm: "\(key).conv_block1.conv_block.1",
-                               activation: b.prelu("\(key).conv_block1.conv_block.2"))
+                               activation: b.prelu("\(key).conv_block1.conv_block.2"), slopes: "\(key).conv_block1.conv_block.2")
             let r = try b.conv("\(key).conv_block2.conv_block.0", h, batchNorm: "\(key).conv_block2.conv_block.1")
             feat = b.sum(r, 1, feat, 1, name: key)
         }
@@ -115,7 +120,7 @@ public enum SRResNet: Architecture {
         for i in 0..<c.subpixelBlocks {
             let key = "subpixel_convolutional_blocks.\(i)"
             // A single shared PReLU slope commutes with the shuffle, so it is fused into the convolution.
-            let conv = try b.conv("\(key).conv", feat, activation: b.prelu("\(key).prelu"))
+            let conv = try b.conv("\(key).conv", feat, activation: b.prelu("\(key).prelu"), slopes: "\(key).prelu")
             feat = b.add(.pixelShuffle(factor: 2, mode: .channelsFirst), [conv], name: "\(key).pixel_shuffle")
         }
         // (tanh(z) + 1) / 2 == sigmoid(2z).
@@ -124,6 +129,17 @@ public enum SRResNet: Architecture {
 
     public static func facts(_ c: Config) -> ModelFacts {
         ModelFacts(scale: c.scale, inChannels: c.inChannels, outChannels: c.outChannels)
+    }
+
+    /// The tutorial keeps PyTorch's module defaults.
+    public static let initialisation = WeightInitialisation.pytorchDefault
+
+    public static func trainingConfig(scale: Int, channels: Int, features: Int?, depth: Int?) throws(ModelsError) -> Config {
+        let c = Config(inChannels: channels, outChannels: channels, features: features ?? 64, blocks: depth ?? 16, scale: scale)
+        guard scale >= 1, scale & (scale - 1) == 0, c.features > 0, c.blocks >= 0 else {
+            throw .invalidConfig(architecture: name, detail: "scale a power of two, positive features, blocks >= 0: \(c)")
+        }
+        return c
     }
 
     public static func randomConfig(using g: inout SeededGenerator) -> Config {

@@ -13,7 +13,7 @@ public import SRWeights
 /// ```
 /// The output is `pixel_shuffle(body(x), s)` plus the input upsampled by nearest neighbour. Without PReLU weights
 /// the activation cannot be read from the file; ReLU is assumed (override `activation` in the config).
-public enum SRVGGNetCompact: Architecture {
+public enum SRVGGNetCompact: TrainableArchitecture {
     public struct Config: ArchitectureConfig {
         public enum ActivationType: String, Codable, Sendable {
             case prelu, relu
@@ -76,22 +76,28 @@ public enum SRVGGNetCompact: Architecture {
     }
 
     public static func build(_ c: Config, weights: StateDict) throws(ModelsError) -> Graph {
+        try build(c, weights: weights, mode: .inference)
+    }
+
+    public static func build(_ c: Config, weights: StateDict, mode: BuildMode) throws(ModelsError) -> Graph {
         guard c.convolutions >= 0, c.scale >= 1 else { throw .invalidConfig(architecture: name, detail: "\(c)") }
-        var b = NetworkBuilder(architecture: name, weights: weights)
+        var b = NetworkBuilder(architecture: name, weights: weights, mode: mode)
         let x = b.input()
         var feat = x
         let indices = c.convIndices
         for (k, i) in indices.enumerated() {
             let isLast = k == indices.count - 1
-            var activation: Activation?
+            var activation: Activation?, slopes: String?
             if !isLast {
                 switch c.activation {
-                case .prelu: activation = try b.prelu("body.\(i + 1)")
+                case .prelu:
+                    activation = try b.prelu("body.\(i + 1)")
+                    slopes = "body.\(i + 1)"
                 case .relu: activation = .relu
                 case .leakyRelu: activation = .leakyRelu(slope: 0.1)
                 }
             }
-            feat = try b.conv("body.\(i)", feat, activation: activation)
+            feat = try b.conv("body.\(i)", feat, activation: activation, slopes: slopes)
         }
         let shuffled = b.add(.pixelShuffle(factor: c.scale, mode: .channelsFirst), [feat], name: "upsampler")
         let base = b.upsampleNearest(x, factor: c.scale, name: "base")
@@ -100,6 +106,18 @@ public enum SRVGGNetCompact: Architecture {
 
     public static func facts(_ c: Config) -> ModelFacts {
         ModelFacts(scale: c.scale, inChannels: c.inChannels, outChannels: c.outChannels, host: .realESRGAN)
+    }
+
+    /// BasicSR keeps PyTorch's module defaults for this network.
+    public static let initialisation = WeightInitialisation.pytorchDefault
+
+    public static func trainingConfig(scale: Int, channels: Int, features: Int?, depth: Int?) throws(ModelsError) -> Config {
+        let c = Config(inChannels: channels, outChannels: channels, features: features ?? 64, convolutions: depth ?? 16,
+                       scale: scale)
+        guard scale >= 1, c.features > 0, c.convolutions >= 0 else {
+            throw .invalidConfig(architecture: name, detail: "scale >= 1, positive features, convolutions >= 0: \(c)")
+        }
+        return c
     }
 
     public static func randomConfig(using g: inout SeededGenerator) -> Config {

@@ -103,11 +103,16 @@ public enum VGGFeatures: Architecture {
     }
 
     public static func build(_ c: Config, weights: StateDict) throws(ModelsError) -> Graph {
+        try build(c, weights: weights, mode: .inference)
+    }
+
+    /// The training build keeps batch norms as nodes; the perceptual loss runs it in evaluation mode, frozen.
+    public static func build(_ c: Config, weights: StateDict, mode: BuildMode) throws(ModelsError) -> Graph {
         let layers = c.layers
         guard let last = layers.firstIndex(where: { $0.name == c.lastLayer }) else {
             throw .invalidConfig(architecture: name, detail: "no layer '\(c.lastLayer)'; layers are \(layers.map(\.name).joined(separator: ", "))")
         }
-        var b = NetworkBuilder(architecture: name, weights: weights)
+        var b = NetworkBuilder(architecture: name, weights: weights, mode: mode)
         var x = b.input()
         if c.inputNormalisation {
             x = b.normalise(x, channels: c.inChannels, mean: NetworkBuilder.imagenetMean, std: NetworkBuilder.imagenetStd,

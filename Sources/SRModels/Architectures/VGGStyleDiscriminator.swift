@@ -7,7 +7,7 @@ public import SRWeights
 /// Key layout, per stage k (0..<5, or 0..<6 for 256 px): `convk_0` 3x3 stride 1 and `convk_1` 4x4 stride 2 (pad 1),
 /// each followed by `bnk_0` / `bnk_1` BatchNorm (except after `conv0_0`, which has a bias instead) and LeakyReLU 0.2.
 /// Widths: nf, 2nf, 4nf, 8nf, 8nf (, 8nf). Then `linear1` (8nf·4·4 -> 100, LeakyReLU 0.2) and `linear2` (100 -> 1).
-public enum VGGStyleDiscriminator: Architecture {
+public enum VGGStyleDiscriminator: TrainableArchitecture {
     public struct Config: ArchitectureConfig {
         public var inChannels = 3
         public var features = 64
@@ -53,26 +53,34 @@ public enum VGGStyleDiscriminator: Architecture {
     }
 
     public static func build(_ c: Config, weights: StateDict) throws(ModelsError) -> Graph {
+        try build(c, weights: weights, mode: .inference)
+    }
+
+    public static func build(_ c: Config, weights: StateDict, mode: BuildMode) throws(ModelsError) -> Graph {
         guard [128, 256].contains(c.inputSize) else {
             throw .invalidConfig(architecture: name, detail: "input size \(c.inputSize); BasicSR supports 128 and 256")
         }
         let lrelu = Activation.leakyRelu(slope: 0.2)
-        var b = NetworkBuilder(architecture: name, weights: weights)
+        var b = NetworkBuilder(architecture: name, weights: weights, mode: mode)
         var x = b.input()
         for k in 0..<c.stages {
             x = try b.conv("conv\(k)_0", x, padding: 1, batchNorm: k == 0 ? nil : "bn\(k)_0", activation: lrelu)
             x = try b.conv("conv\(k)_1", x, stride: 2, padding: 1, batchNorm: "bn\(k)_1", activation: lrelu)
         }
-        let flat = c.width(c.stages - 1) * 16
-        let l1 = Linear(weight: try b.tensor("linear1.weight", shape: [c.hidden, flat]),
-                        bias: try b.vector("linear1.bias", count: c.hidden), activation: lrelu)
-        x = b.add(.linear(l1), [x], name: "linear1")
-        let l2 = Linear(weight: try b.tensor("linear2.weight", shape: [1, c.hidden]), bias: try b.vector("linear2.bias", count: 1))
-        return b.finish(b.add(.linear(l2), [x], name: "linear2"))
+        x = try b.linear("linear1", x, inputs: c.width(c.stages - 1) * 16, outputs: c.hidden, activation: lrelu)
+        return b.finish(try b.linear("linear2", x, inputs: c.hidden, outputs: 1))
     }
 
     public static func facts(_ c: Config) -> ModelFacts {
         ModelFacts(kind: .discriminator, scale: 1, inChannels: c.inChannels, outChannels: 1, fixedInputSize: c.inputSize)
+    }
+
+    /// BasicSR leaves this network's modules at PyTorch's defaults.
+    public static let initialisation = WeightInitialisation.pytorchDefault
+
+    /// `features` is the first stage's width; `scale` and `depth` do not apply (the input size is 128).
+    public static func trainingConfig(scale: Int, channels: Int, features: Int?, depth: Int?) throws(ModelsError) -> Config {
+        Config(inChannels: channels, features: features ?? 64)
     }
 
     public static func randomConfig(using g: inout SeededGenerator) -> Config {

@@ -1,21 +1,35 @@
 public import SRCore
 public import SRWeights
 
+/// What a built graph is for.
+public enum BuildMode: Sendable, Equatable {
+    /// Upscaling: batch norms and scalar gains folded into the convolutions before them, activations fused,
+    /// re-parameterisable blocks composed into one convolution.
+    case inference
+    /// Differentiation (`GraphTape`): every trainable tensor is an unmodified state-dict tensor bound to its key
+    /// (`Node.bindings`), batch norms are nodes, activations and gains separate nodes, re-parameterisable blocks
+    /// their training branches.
+    case training
+}
+
 /// Builds a graph layer by layer from state-dict tensors named like the PyTorch modules.
 ///
 /// Every read checks the tensor's shape when one is expected, so a file that passed detection but is damaged fails
-/// with the key named instead of producing a wrong graph.
+/// with the key named instead of producing a wrong graph. Tensors used as they are carry a binding to their key in
+/// both modes; the training mode never modifies one (see `BuildMode`).
 public struct NetworkBuilder {
     public let architecture: String
     public let weights: StateDict
+    public let mode: BuildMode
     public var graph = Graph()
 
     /// PyTorch's default `BatchNorm2d` epsilon.
     public static let batchNormEpsilon: Float = 1e-5
 
-    public init(architecture: String, weights: StateDict) {
+    public init(architecture: String, weights: StateDict, mode: BuildMode = .inference) {
         self.architecture = architecture
         self.weights = weights
+        self.mode = mode
     }
 
     /// The tensor `key` as floats, checked against `shape` when given.
@@ -35,34 +49,74 @@ public struct NetworkBuilder {
     public mutating func input() -> ValueID { graph.add(.input, [], name: "input") }
 
     @discardableResult
-    public mutating func add(_ op: Op, _ inputs: [ValueID], name: String) -> ValueID {
-        graph.add(op, inputs, name: name)
+    public mutating func add(_ op: Op, _ inputs: [ValueID], name: String, bindings: [ParameterBinding] = []) -> ValueID {
+        graph.add(op, inputs, name: name, bindings: bindings)
     }
 
     /// A `Conv2d` module `key` (`key.weight`, optional `key.bias`) on `x`, with PyTorch's `padding` (default: half
-    /// the kernel), an optional batch norm `batchNorm` folded in, every weight and the bias multiplied by `gain`
-    /// (used to fold a following scalar scale) and `activation` fused as a post-op.
+    /// the kernel), an optional batch norm `batchNorm`, every weight and the bias multiplied by `gain` (a following
+    /// scalar scale) and `activation` (`slopes`: the PReLU module whose weight it holds). Inference folds the batch
+    /// norm and gain into the weights and fuses the activation; training keeps each as its own node.
     public mutating func conv(_ key: String, _ x: ValueID, stride: Int = 1, padding: Int? = nil,
                               groups: Int = 1, batchNorm: String? = nil, gain: Float = 1,
-                              activation: Activation? = nil) throws(ModelsError) -> ValueID {
+                              activation: Activation? = nil, slopes: String? = nil) throws(ModelsError) -> ValueID {
         var (weight, bias) = try convWeights(key)
+        let bindings = [ParameterBinding(.weight, key + ".weight")] + (bias == nil ? [] : [ParameterBinding(.bias, key + ".bias")])
+        if mode == .training {
+            var y = convolution(key, x, weight: weight, bias: bias, stride: stride, padding: padding, groups: groups,
+                                bindings: bindings)
+            if let batchNorm { y = try self.batchNorm(batchNorm, y) }
+            if gain != 1 { y = graph.add(.activation(.linear(scale: gain, shift: 0)), [y], name: key + ".gain") }
+            if let activation { y = self.activation(activation, y, name: key + ".activation", slopes: slopes) }
+            return y
+        }
         if let batchNorm { (weight, bias) = try fold(batchNorm, into: weight, bias: bias) }
         if gain != 1 {
             weight.data = weight.data.map { $0 * gain }
             bias = bias?.map { $0 * gain }
         }
+        let unmodified = batchNorm == nil && gain == 1
+        let slopeBinding = slopes.map { [ParameterBinding(.slopes, $0 + ".weight")] } ?? []
         return convolution(key, x, weight: weight, bias: bias, stride: stride, padding: padding, groups: groups,
-                           activation: activation)
+                           activation: activation, bindings: (unmodified ? bindings : []) + slopeBinding)
     }
 
     /// A convolution node with explicit weights (`[out, in/groups, kh, kw]`).
     public mutating func convolution(_ name: String, _ x: ValueID, weight: Tensor, bias: [Float]?, stride: Int = 1,
-                                     padding: Int? = nil, groups: Int = 1,
-                                     activation: Activation? = nil) -> ValueID {
+                                     padding: Int? = nil, groups: Int = 1, activation: Activation? = nil,
+                                     bindings: [ParameterBinding] = []) -> ValueID {
         let p = padding ?? weight.dims[2] / 2
         let conv = Conv2d(weight: weight, bias: bias, stride: (stride, stride), padding: .uniform(p), groups: groups,
                           activation: activation)
-        return graph.add(.conv2d(conv), [x], name: name)
+        return graph.add(.conv2d(conv), [x], name: name, bindings: bindings)
+    }
+
+    /// An activation node (`slopes`: the PReLU module whose `.weight` it holds, bound in training).
+    public mutating func activation(_ a: Activation, _ x: ValueID, name: String, slopes: String? = nil) -> ValueID {
+        graph.add(.activation(a), [x], name: name, bindings: slopes.map { [ParameterBinding(.slopes, $0 + ".weight")] } ?? [])
+    }
+
+    /// The `BatchNorm2d` module `key` as a node (training builds; inference folds it with `conv(batchNorm:)`).
+    public mutating func batchNorm(_ key: String, _ x: ValueID) throws(ModelsError) -> ValueID {
+        let n = try tensor(key + ".weight").count
+        let b = BatchNorm(gamma: try vector(key + ".weight", count: n), beta: try vector(key + ".bias", count: n),
+                          runningMean: try vector(key + ".running_mean", count: n),
+                          runningVar: try vector(key + ".running_var", count: n), epsilon: Self.batchNormEpsilon)
+        return graph.add(.batchNorm(b), [x], name: key, bindings: [
+            ParameterBinding(.gamma, key + ".weight"), ParameterBinding(.beta, key + ".bias"),
+            ParameterBinding(.runningMean, key + ".running_mean"), ParameterBinding(.runningVar, key + ".running_var"),
+        ])
+    }
+
+    /// A `Linear` module `key` (`[out, in]` weight and bias) on `x`; the activation is fused in inference.
+    public mutating func linear(_ key: String, _ x: ValueID, inputs: Int, outputs: Int,
+                                activation: Activation? = nil) throws(ModelsError) -> ValueID {
+        let l = Linear(weight: try tensor(key + ".weight", shape: [outputs, inputs]),
+                       bias: try vector(key + ".bias", count: outputs), activation: mode == .training ? nil : activation)
+        let y = graph.add(.linear(l), [x], name: key,
+                          bindings: [ParameterBinding(.weight, key + ".weight"), ParameterBinding(.bias, key + ".bias")])
+        guard mode == .training, let activation else { return y }
+        return graph.add(.activation(activation), [y], name: key + ".activation")
     }
 
     /// The weight (`[out, in, kh, kw]`) and bias of the convolution `key`.
@@ -130,5 +184,18 @@ public struct NetworkBuilder {
     public mutating func finish(_ output: ValueID) -> Graph {
         graph.outputs = [output]
         return graph
+    }
+}
+
+extension Graph {
+    /// Replaces every bound attribute by the tensor of its key in `dict` (see `Graph.bind(_:)`).
+    /// - Throws: `GraphError.parameter` for a key `dict` lacks or a tensor of another size.
+    public mutating func bind(_ dict: StateDict) throws(GraphError) {
+        var values: [String: Tensor] = [:]
+        for key in parameterKeys {
+            guard let t = dict[key] else { throw .parameter(key: key, detail: "not in the state dict") }
+            values[key] = t.tensor()
+        }
+        try bind(values)
     }
 }

@@ -1,34 +1,20 @@
-internal import CDNNL
 import Dispatch
 import Foundation
 
-/// Worker threads of the training engine: oneDNN's OpenMP pool (convolutions) and the element-wise loops of the
-/// tape (`ParallelLoops`).
-public enum TrainThreads {
-    /// Sets the number of threads for convolutions and element-wise loops (process-wide; default: all cores).
-    public static func set(_ count: Int) {
-        let n = max(1, count)
-        omp_set_num_threads(Int32(n))
-        ParallelLoops.threads = n
-    }
-
-    /// The number of threads element-wise loops split into.
-    public static var count: Int { ParallelLoops.threads }
-}
-
-/// Splits the big element-wise loops of the tape into contiguous chunks run on `threads` threads.
+/// Splits the big element-wise loops of training into contiguous chunks run on `threads` threads.
 ///
 /// Measured on the 2-core machine (release, MSRResNet-16 x4 step, batch 16): the HR-side activations hold 9.4 M
 /// floats, where one pass over them costs 5-10 ms on one core; below `grain` elements the split (about 10 µs of
 /// dispatch) is not worth it and the loop runs on the calling thread.
-enum ParallelLoops {
-    nonisolated(unsafe) static var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+public enum ParallelLoops {
+    /// Threads the loops split into (default: all cores). `enhance train --threads` sets it with oneDNN's.
+    nonisolated(unsafe) public static var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
     /// The smallest chunk worth its own thread, in elements.
-    static let grain = 1 << 15
+    public static let grain = 1 << 15
 
     /// Calls `body` on disjoint ranges covering `0..<count`, concurrently when each range would still hold at least
     /// `grain` items. `body` must only write to locations owned by its range.
-    static func forEachChunk(_ count: Int, grain: Int = ParallelLoops.grain, _ body: (Range<Int>) -> Void) {
+    public static func forEachChunk(_ count: Int, grain: Int = ParallelLoops.grain, _ body: (Range<Int>) -> Void) {
         let parts = min(threads, count / max(grain, 1))
         guard parts > 1 else {
             if count > 0 { body(0..<count) }
@@ -43,11 +29,12 @@ enum ParallelLoops {
     }
 }
 
-/// Element-wise loops over float arrays, split by `ParallelLoops`.
-enum ElementWise {
+/// Element-wise loops over float arrays, split by `ParallelLoops` (the forward and gradient rules of the tape,
+/// optimisers).
+public enum ElementWise {
     /// `f` of every element.
     @inline(__always)
-    static func map(_ x: [Float], _ f: (Float) -> Float) -> [Float] {
+    public static func map(_ x: [Float], _ f: (Float) -> Float) -> [Float] {
         [Float](unsafeUninitializedCapacity: x.count) { out, initialised in
             x.withUnsafeBufferPointer { xs in
                 guard let src = xs.baseAddress, let dst = out.baseAddress else { return }
@@ -59,7 +46,7 @@ enum ElementWise {
 
     /// `f` of every pair of elements of two arrays of one length.
     @inline(__always)
-    static func map(_ a: [Float], _ b: [Float], _ f: (Float, Float) -> Float) -> [Float] {
+    public static func map(_ a: [Float], _ b: [Float], _ f: (Float, Float) -> Float) -> [Float] {
         [Float](unsafeUninitializedCapacity: a.count) { out, initialised in
             a.withUnsafeBufferPointer { xs in b.withUnsafeBufferPointer { ys in
                 guard let x = xs.baseAddress, let y = ys.baseAddress, let dst = out.baseAddress else { return }
@@ -71,7 +58,7 @@ enum ElementWise {
 
     /// `f(value, channel)` of every element of an NCHW tensor of `shape`, for per-channel parameters.
     @inline(__always)
-    static func mapChannels(_ x: [Float], _ shape: TShape, _ f: (Float, Int) -> Float) -> [Float] {
+    public static func mapChannels(_ x: [Float], _ shape: Shape, _ f: (Float, Int) -> Float) -> [Float] {
         let plane = shape.h * shape.w, planes = shape.n * shape.c
         return [Float](unsafeUninitializedCapacity: x.count) { out, initialised in
             x.withUnsafeBufferPointer { xs in
@@ -89,7 +76,8 @@ enum ElementWise {
 
     /// `f(a[i], b[i], channel)` of every element of two NCHW tensors of `shape`.
     @inline(__always)
-    static func mapChannels(_ a: [Float], _ b: [Float], _ shape: TShape, _ f: (Float, Float, Int) -> Float) -> [Float] {
+    public static func mapChannels(_ a: [Float], _ b: [Float], _ shape: Shape,
+                                   _ f: (Float, Float, Int) -> Float) -> [Float] {
         let plane = shape.h * shape.w, planes = shape.n * shape.c
         return [Float](unsafeUninitializedCapacity: shape.count) { out, initialised in
             a.withUnsafeBufferPointer { xs in b.withUnsafeBufferPointer { ys in
@@ -106,7 +94,7 @@ enum ElementWise {
     }
 
     /// `destination[i] += source[i]`.
-    static func add(_ source: [Float], into destination: inout [Float]) {
+    public static func add(_ source: [Float], into destination: inout [Float]) {
         destination.withUnsafeMutableBufferPointer { ds in source.withUnsafeBufferPointer { ss in
             guard let d = ds.baseAddress, let s = ss.baseAddress else { return }
             ParallelLoops.forEachChunk(min(ds.count, ss.count)) { r in for i in r { d[i] += s[i] } }
@@ -116,7 +104,7 @@ enum ElementWise {
     /// Per-channel sums of `f(i, c)` over an NCHW tensor of `shape` (element index `i` in channel `c`), accumulated
     /// in Double.
     @inline(__always)
-    static func channelSums(_ shape: TShape, _ f: (Int, Int) -> Double) -> [Double] {
+    public static func channelSums(_ shape: Shape, _ f: (Int, Int) -> Double) -> [Double] {
         let plane = shape.h * shape.w
         var sums = [Double](repeating: 0, count: shape.c)
         sums.withUnsafeMutableBufferPointer { s in
@@ -137,7 +125,7 @@ enum ElementWise {
 
     /// Sum of `f(i)` for `i` in `0..<count`, accumulated in Double (losses and reductions).
     @inline(__always)
-    static func sum(_ count: Int, _ f: (Int) -> Double) -> Double {
+    public static func sum(_ count: Int, _ f: (Int) -> Double) -> Double {
         let parts = max(1, min(ParallelLoops.threads, count / ParallelLoops.grain))
         var partial = [Double](repeating: 0, count: parts)
         partial.withUnsafeMutableBufferPointer { p in

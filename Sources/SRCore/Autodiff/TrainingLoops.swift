@@ -1,13 +1,11 @@
-import SRBackendReference
-
-/// The structural loops of the tape's rules (data movement and per-channel statistics), each forward with its
-/// adjoint, on plain NCHW arrays.
-enum TrainKernels {
+/// The structural loops of the gradient rules (data movement, per-channel statistics, pooling, fully connected), each
+/// forward with its adjoint, on plain NCHW arrays, split across threads by `ParallelLoops`.
+public enum TrainingLoops {
     // MARK: Pixel shuffle
 
     /// PyTorch-order pixel shuffle of `x` (`[n, c*r*r, h, w] -> [n, c, h*r, w*r]`), or its adjoint (the inverse
     /// permutation, `[n, c, h*r, w*r] -> [n, c*r*r, h, w]`) when `inverse`; `s` is the shuffle's input shape.
-    static func shuffle(_ x: [Float], _ s: TShape, factor r: Int, inverse: Bool) -> [Float] {
+    public static func shuffle(_ x: [Float], _ s: Shape, factor r: Int, inverse: Bool) -> [Float] {
         let oc = s.c / (r * r), ow = s.w * r, plane = s.h * s.w
         var y = [Float](repeating: 0, count: x.count)
         x.withUnsafeBufferPointer { xs in y.withUnsafeMutableBufferPointer { ys in
@@ -31,17 +29,28 @@ enum TrainKernels {
         return y
     }
 
-    // MARK: Bilinear upsampling
+    // MARK: Upsampling
 
-    /// Source rows/columns and weights of bilinear upsampling from `side` to `side * factor` with half-pixel
-    /// centres, clamped at the borders (the taps the inference backends use).
-    static func bilinearTaps(_ side: Int, factor: Int) -> Interpolation.Taps {
-        Interpolation.taps(inSize: side, outSize: side * factor, taps: 2, alignCorners: false,
-                           weights: Interpolation.linear)
+    /// Source positions (clamped) and weights of linear interpolation from `side` to `side * factor` with
+    /// half-pixel centres: the taps of the inference backends' bilinear resize.
+    static func bilinearTaps(_ side: Int, factor: Int) -> (index: [Int], weights: [Float]) {
+        let outSize = side * factor, scale = Double(side) / Double(outSize)
+        var index = [Int](), weights = [Float]()
+        index.reserveCapacity(2 * outSize)
+        weights.reserveCapacity(2 * outSize)
+        for d in 0..<outSize {
+            let f = Float((Double(d) + 0.5) * scale - 0.5)
+            let base = Int(f.rounded(.down)), t = f - Float(base)
+            for (k, w) in [1 - t, t].enumerated() {
+                index.append(min(max(base + k, 0), side - 1))
+                weights.append(w)
+            }
+        }
+        return (index, weights)
     }
 
-    /// Bilinear upsampling of every plane of `x` (shape `s`) by `factor`.
-    static func upsample(_ x: [Float], _ s: TShape, factor r: Int) -> [Float] {
+    /// Bilinear upsampling of every plane of `x` (shape `s`) by `factor` (PyTorch's `align_corners=False`).
+    public static func upsampleBilinear(_ x: [Float], _ s: Shape, factor r: Int) -> [Float] {
         let ty = bilinearTaps(s.h, factor: r), tx = bilinearTaps(s.w, factor: r)
         let oh = s.h * r, ow = s.w * r, planes = s.n * s.c
         var y = [Float](repeating: 0, count: planes * oh * ow)
@@ -65,8 +74,8 @@ enum TrainKernels {
         return y
     }
 
-    /// The adjoint of `upsample`: scatters `g` (the upsampled shape) back onto the input grid of shape `s`.
-    static func upsampleAdjoint(_ g: [Float], _ s: TShape, factor r: Int) -> [Float] {
+    /// The adjoint of `upsampleBilinear`: scatters `g` (the upsampled shape) back onto the input grid of shape `s`.
+    public static func upsampleBilinearAdjoint(_ g: [Float], _ s: Shape, factor r: Int) -> [Float] {
         let ty = bilinearTaps(s.h, factor: r), tx = bilinearTaps(s.w, factor: r)
         let oh = s.h * r, ow = s.w * r, planes = s.n * s.c
         var dx = [Float](repeating: 0, count: s.count)
@@ -94,10 +103,30 @@ enum TrainKernels {
         return dx
     }
 
+    /// Nearest-neighbour upsampling by an integer factor, or its adjoint (the sum over each `r x r` block) when
+    /// `adjoint`; `s` is the small side's shape.
+    public static func upsampleNearest(_ x: [Float], _ s: Shape, factor r: Int, adjoint: Bool) -> [Float] {
+        let oh = s.h * r, ow = s.w * r, planes = s.n * s.c
+        var y = [Float](repeating: 0, count: adjoint ? s.count : planes * oh * ow)
+        x.withUnsafeBufferPointer { xs in y.withUnsafeMutableBufferPointer { ys in
+            guard let src = xs.baseAddress, let dst = ys.baseAddress else { return }
+            ParallelLoops.forEachChunk(planes, grain: max(1, ParallelLoops.grain / max(oh * ow, 1))) { range in
+                for p in range {
+                    let small = p * s.h * s.w, big = p * oh * ow
+                    for oy in 0..<oh { for ox in 0..<ow {
+                        let i = small + (oy / r) * s.w + ox / r, o = big + oy * ow + ox
+                        if adjoint { dst[i] += src[o] } else { dst[o] = src[i] }
+                    } }
+                }
+            }
+        } }
+        return y
+    }
+
     // MARK: Batch statistics
 
     /// Per-channel batch mean and biased variance (two passes in Double), as batch norm normalises with them.
-    static func batchStatistics(_ x: [Float], _ s: TShape) -> (mean: [Float], variance: [Float]) {
+    public static func batchStatistics(_ x: [Float], _ s: Shape) -> (mean: [Float], variance: [Float]) {
         let m = Double(s.n * s.h * s.w)
         let mean = x.withUnsafeBufferPointer { xs in ElementWise.channelSums(s) { i, _ in Double(xs[i]) }.map { $0 / m } }
         let variance = x.withUnsafeBufferPointer { xs in
@@ -111,17 +140,18 @@ enum TrainKernels {
 
     // MARK: Pooling
 
-    /// 2x2 max pooling with stride 2 and the flat input index of every maximum (the first one on ties).
-    static func maxPool2(_ x: [Float], _ s: TShape) -> (output: [Float], argmax: [Int]) {
-        let oh = s.h / 2, ow = s.w / 2, planes = s.n * s.c
+    /// Max pooling with a `k x k` window and stride `k` (trailing rows and columns that do not fill a window are
+    /// dropped, as PyTorch does) and the flat input index of every maximum (the first one on ties).
+    public static func maxPool(_ x: [Float], _ s: Shape, window k: Int) -> (output: [Float], argmax: [Int]) {
+        let oh = s.h / k, ow = s.w / k, planes = s.n * s.c
         var y = [Float](repeating: 0, count: planes * oh * ow), at = [Int](repeating: 0, count: y.count)
         x.withUnsafeBufferPointer { xs in y.withUnsafeMutableBufferPointer { ys in at.withUnsafeMutableBufferPointer { ats in
             guard let src = xs.baseAddress, let dst = ys.baseAddress, let arg = ats.baseAddress else { return }
             ParallelLoops.forEachChunk(planes, grain: max(1, ParallelLoops.grain / max(s.h * s.w, 1))) { range in
                 for p in range { for oy in 0..<oh { for ox in 0..<ow {
-                    var best = -Float.infinity, index = p * s.h * s.w + oy * 2 * s.w + ox * 2
-                    for dy in 0..<2 { for dx in 0..<2 {
-                        let i = (p * s.h + oy * 2 + dy) * s.w + ox * 2 + dx
+                    var best = -Float.infinity, index = p * s.h * s.w + oy * k * s.w + ox * k
+                    for dy in 0..<k { for dx in 0..<k {
+                        let i = (p * s.h + oy * k + dy) * s.w + ox * k + dx
                         if src[i] > best { best = src[i]; index = i }
                     } }
                     let j = (p * oh + oy) * ow + ox
@@ -136,7 +166,8 @@ enum TrainKernels {
     // MARK: Fully connected
 
     /// `y[n, j] = b[j] + sum_i w[j, i] x[n, i]` for `x` `[batch, k]`, `w` `[o, k]`.
-    static func linear(_ x: [Float], _ w: [Float], _ b: [Float]?, batch: Int, inputs k: Int, outputs o: Int) -> [Float] {
+    public static func linear(_ x: [Float], _ w: [Float], _ b: [Float]?, batch: Int, inputs k: Int,
+                              outputs o: Int) -> [Float] {
         var y = [Float](repeating: 0, count: batch * o)
         x.withUnsafeBufferPointer { xs in w.withUnsafeBufferPointer { ws in y.withUnsafeMutableBufferPointer { ys in
             guard let xp = xs.baseAddress, let wp = ws.baseAddress, let yp = ys.baseAddress else { return }
@@ -153,7 +184,7 @@ enum TrainKernels {
     }
 
     /// d(loss)/dx of `linear`: `dx[n, i] = sum_j g[n, j] w[j, i]`.
-    static func linearInputGradient(_ g: [Float], _ w: [Float], batch: Int, inputs k: Int, outputs o: Int) -> [Float] {
+    public static func linearInputGradient(_ g: [Float], _ w: [Float], batch: Int, inputs k: Int, outputs o: Int) -> [Float] {
         var dx = [Float](repeating: 0, count: batch * k)
         g.withUnsafeBufferPointer { gs in w.withUnsafeBufferPointer { ws in dx.withUnsafeMutableBufferPointer { ds in
             guard let gp = gs.baseAddress, let wp = ws.baseAddress, let dp = ds.baseAddress else { return }
@@ -168,7 +199,7 @@ enum TrainKernels {
     }
 
     /// d(loss)/dw of `linear`: `dw[j, i] = sum_n g[n, j] x[n, i]`.
-    static func linearWeightGradient(_ g: [Float], _ x: [Float], batch: Int, inputs k: Int, outputs o: Int) -> [Float] {
+    public static func linearWeightGradient(_ g: [Float], _ x: [Float], batch: Int, inputs k: Int, outputs o: Int) -> [Float] {
         var dw = [Float](repeating: 0, count: o * k)
         g.withUnsafeBufferPointer { gs in x.withUnsafeBufferPointer { xs in dw.withUnsafeMutableBufferPointer { ds in
             guard let gp = gs.baseAddress, let xp = xs.baseAddress, let dp = ds.baseAddress else { return }
