@@ -16,14 +16,20 @@ Engines (precision):
 * ``ncnn``     (fp32)        PyPI ``ncnn`` on the CPU: Winograd and sgemm on, packed
                layouts, fp16/bf16 storage and arithmetic off, light mode, pool
                allocators (as benchncnn)
-* ``torch``    (fp32, bf16)  Debian ``python3-torch``: channels_last,
-               ``inference_mode``; bf16 through ``torch.autocast("cpu", torch.bfloat16)``
+* ``torch``    (fp32, bf16, fp32 compile, bf16 compile)  PyTorch 2.x from PyPI
+               (``bench/setup_anchors.sh``, in ``.venv-anchors``): channels_last,
+               ``inference_mode``; bf16 through ``torch.autocast("cpu", torch.bfloat16)``;
+               "compile": ``torch.compile`` (Inductor, static shapes, frozen weights),
+               compiled during the warm-up run (reported, excluded)
 * ``ort``      (fp32)        ONNX Runtime CPU on the torch model exported with
                ``torch.onnx.export`` (static shape, opset 17), ORT_ENABLE_ALL
+* ``torch1``   (fp32, bf16)  optional history (``--engines ... torch1``): Debian's
+               ``python3-torch`` 1.13 under /usr/bin/python3, as ``torch``
 
 All with ``--threads`` (default 2) threads.  Every non-Enhance engine lives in
-its own worker process (the Python that has its library: PyTorch usually runs
-under /usr/bin/python3, ncnn and ONNX Runtime under whichever python3 has them),
+its own worker process (the first Python that has its library: the anchor
+environment ``.venv-anchors`` first, see ``--venv``; PyTorch 2.x for ``torch``,
+1.x for ``torch1``),
 which loads the model and does one warm-up run (excluded) before the timed runs.
 The repetitions are interleaved: repetition i runs every engine once, round
 robin, starting one engine later than repetition i-1, so a change in machine
@@ -31,7 +37,9 @@ load hits all engines alike, with a short pause (``--gap``) before each run.
 Reported: the median of ``--runs`` runs.
 
 Also reported: GFLOP/s from the convolution multiply-accumulates (Enhance's
-``gflop``; PyTorch's own count if Enhance is not run), time relative to Enhance
+``gflop``; PyTorch's own count if Enhance is not run) and that as a share of the
+machine's peak for the row's precision (``--peak-fp32``/``--peak-bf16``; Winograd
+does less arithmetic than it is credited with, so it can exceed 100%), time relative to Enhance
 fp32, the fastest fp32 anchor relative to Enhance fp32, each engine's peak RSS
 (VmHWM of its process; Enhance's own ``peak_rss_mb``) and, as a guard that all
 engines compute the same thing, the PSNR of each engine's warm-up output against
@@ -39,6 +47,8 @@ ncnn's (peak 1.0, raw network output; fp32 must reach ``--min-psnr``).  The
 synthetic sawtooth input drives SPAN far outside [0, 1] (about -5 to 10), so
 bf16 PSNRs on it are low (about 20 dB for span-x4) and say nothing about
 images; ``--check`` gives the bf16 figures on a photo-like image.
+
+``--photo`` instead runs whole photos end to end (``bench/anchors_photo.py``).
 
 ``--check`` instead verifies the PyTorch port (and its ONNX export) against the
 reference ncnn pipeline of ``scripts/make_ncnn_fixtures.py``: ``run_pipeline`` on
@@ -81,17 +91,23 @@ SCALES = {"realesrgan-x4plus": 4, "realesrgan-x4plus-anime": 4, "realesr-animevi
           "span-x2": 2, "span-x4": 4, "span-x2-ch52": 2, "span-x4-ch52": 4}
 PREPAD = 10  # reflect padding of the Real-ESRGAN / SPAN pipelines (docs/ncnn-pipelines.md)
 
-# (engine, precision) in table order
+# (engine, precision) in table order.  "torch" is PyTorch 2.x (PyPI, bench/setup_anchors.sh);
+# "torch1" is Debian's python3-torch 1.13, kept as optional history (--engines ... torch1).
 VARIANTS = (("enhance", "fp32"), ("enhance", "bf16"), ("ncnn", "fp32"),
-            ("torch", "fp32"), ("torch", "bf16"), ("ort", "fp32"))
-ENGINE_NAMES = {"enhance": "Enhance", "ncnn": "ncnn", "torch": "PyTorch", "ort": "ONNX Runtime"}
+            ("torch", "fp32"), ("torch", "bf16"), ("torch", "fp32 compile"), ("torch", "bf16 compile"),
+            ("ort", "fp32"), ("torch1", "fp32"), ("torch1", "bf16"))
+ENGINE_NAMES = {"enhance": "Enhance", "ncnn": "ncnn", "torch": "PyTorch", "torch1": "PyTorch 1.13 (Debian)",
+                "ort": "ONNX Runtime"}
+DEFAULT_VENV = REPO / ".venv-anchors"
 
-# What each worker kind needs in its interpreter, and how to get it.
+# What each worker kind needs in its interpreter (modules, torch major version), and how to get it.
 NEEDS = {
-    "torch": (("numpy", "torch"), "apt-get install -y python3-torch  (then run under /usr/bin/python3)"),
-    "ncnn": (("numpy", "ncnn"), "pip install ncnn"),
-    "ort": (("numpy", "onnxruntime", "onnx"), "pip install onnxruntime onnx"),
-    "pipeline": (("numpy", "ncnn", "PIL"), "pip install ncnn pillow"),
+    "torch": (("numpy", "torch"), 2, "bench/setup_anchors.sh  (PyTorch 2.x from PyPI in .venv-anchors)"),
+    "torch1": (("numpy", "torch"), 1, "apt-get install -y python3-torch  (Debian's 1.13, /usr/bin/python3)"),
+    "ncnn": (("numpy", "ncnn"), None, "bench/setup_anchors.sh  (or pip install ncnn)"),
+    "ort": (("numpy", "onnxruntime", "onnx"), None, "bench/setup_anchors.sh  (or pip install onnxruntime onnx)"),
+    "pipeline": (("numpy", "ncnn", "PIL"), None, "bench/setup_anchors.sh  (or pip install ncnn pillow)"),
+    "photo": (("numpy", "PIL"), None, "bench/setup_anchors.sh  (or pip install numpy pillow)"),
 }
 PROBE_MODULES = ("numpy", "torch", "ncnn", "onnxruntime", "onnx", "PIL")
 
@@ -136,11 +152,71 @@ def _worker_export(spec: dict) -> None:
     import torch_models as tm
     torch.set_num_threads(spec["threads"])
     model = tm.load_ncnn_model(spec["model"], Path(spec["models_dir"]))
-    x = torch.from_numpy(np.load(spec["input"]))
+    if spec.get("shape"):
+        x = torch.zeros(spec["shape"], dtype=torch.float32)
+    else:
+        x = torch.from_numpy(np.load(spec["input"]))
+    kwargs = {}
+    if int(torch.__version__.split(".")[0]) >= 2:
+        # PyTorch 2.9+ defaults to the dynamo exporter, which needs onnxscript; the TorchScript exporter
+        # gives the same static graph with no extra package
+        kwargs["dynamo"] = False
     with torch.no_grad():
         torch.onnx.export(model, x, spec["onnx"], opset_version=17, input_names=["data"],
-                          output_names=["output"], do_constant_folding=True)
+                          output_names=["output"], do_constant_folding=True, **kwargs)
     _emit({"ready": True, "version": torch.__version__})
+
+
+def make_ncnn_net(model: str, models_dir: Path, threads: int):
+    """ncnn on the CPU, fp32, at its fastest settings (as benchncnn): Winograd and sgemm on, packed layouts,
+    fp16/bf16 storage and arithmetic off, light mode, pool allocators.  Returns (net, allocators to keep)."""
+    import ncnn
+    net = ncnn.Net()
+    opt = net.opt
+    opt.use_vulkan_compute = False
+    opt.num_threads = threads
+    opt.lightmode = True
+    opt.use_packing_layout = True
+    opt.use_winograd_convolution = True
+    opt.use_winograd23_convolution = True
+    opt.use_winograd43_convolution = True
+    opt.use_winograd63_convolution = True
+    opt.use_sgemm_convolution = True
+    opt.use_fp16_storage = False
+    opt.use_fp16_packed = False
+    opt.use_fp16_arithmetic = False
+    opt.use_bf16_storage = False
+    opt.use_int8_inference = False
+    blob_pool = ncnn.UnlockedPoolAllocator()
+    work_pool = ncnn.PoolAllocator()
+    opt.blob_allocator = blob_pool
+    opt.workspace_allocator = work_pool
+    d = models_dir
+    if net.load_param(str(d / f"{model}.param")) != 0 or \
+            net.load_model(str(d / f"{model}.bin")) != 0:
+        raise RuntimeError(f"ncnn could not load {model} from {d}")
+    return net, (blob_pool, work_pool)
+
+
+def torch_precision_context(torch, dtype_name: str):
+    """fp32: nothing; bf16: ``torch.autocast("cpu", torch.bfloat16)`` (convolutions in bf16, oneDNN)."""
+    import contextlib
+    if dtype_name == "bf16":
+        return lambda: torch.autocast("cpu", dtype=torch.bfloat16)
+    if dtype_name == "fp32":
+        return contextlib.nullcontext
+    raise ValueError(f"precision {dtype_name}")
+
+
+def torch_compile(torch, model):
+    """``torch.compile`` as PyTorch recommends for CPU inference: Inductor, static shapes, frozen weights
+    (``torch._inductor.config.freezing``: constant-folds the parameters and pre-packs the oneDNN convolution
+    weights).  Compilation happens on the first call (the warm-up, reported as such)."""
+    if not hasattr(torch, "compile"):
+        raise RuntimeError(f"torch {torch.__version__} has no torch.compile")
+    import torch._inductor.config as inductor_config
+    inductor_config.freezing = True
+    return torch.compile(model, dynamic=False)
 
 
 def _make_runner(spec: dict):
@@ -153,32 +229,8 @@ def _make_runner(spec: dict):
         import ncnn
         if precision != "fp32":
             raise ValueError("ncnn runs fp32 only here")
-        net = ncnn.Net()
-        opt = net.opt
-        opt.use_vulkan_compute = False
-        opt.num_threads = threads
-        opt.lightmode = True
-        opt.use_packing_layout = True
-        opt.use_winograd_convolution = True
-        opt.use_winograd23_convolution = True
-        opt.use_winograd43_convolution = True
-        opt.use_winograd63_convolution = True
-        opt.use_sgemm_convolution = True
-        opt.use_fp16_storage = False
-        opt.use_fp16_packed = False
-        opt.use_fp16_arithmetic = False
-        opt.use_bf16_storage = False
-        opt.use_int8_inference = False
-        blob_pool = ncnn.UnlockedPoolAllocator()
-        work_pool = ncnn.PoolAllocator()
-        opt.blob_allocator = blob_pool
-        opt.workspace_allocator = work_pool
-        d = Path(spec["models_dir"])
-        if net.load_param(str(d / f"{spec['model']}.param")) != 0 or \
-                net.load_model(str(d / f"{spec['model']}.bin")) != 0:
-            raise RuntimeError(f"ncnn could not load {spec['model']} from {d}")
+        net, keep = make_ncnn_net(spec["model"], Path(spec["models_dir"]), threads)
         x3 = np.ascontiguousarray(x_np[0])
-        keep = (blob_pool, work_pool)
 
         def run():
             mat = ncnn.Mat(x3)  # a fresh input Mat each run (outside the timing)
@@ -194,8 +246,7 @@ def _make_runner(spec: dict):
 
         return run, ncnn.__version__, {}, lambda out: np.array(out, dtype=np.float32)
 
-    if engine == "torch":
-        import contextlib
+    if engine in ("torch", "torch1"):
         import torch
         sys.path.insert(0, str(BENCH_DIR))
         import torch_models as tm
@@ -207,19 +258,19 @@ def _make_runner(spec: dict):
         model = tm.load_ncnn_model(spec["model"], Path(spec["models_dir"]))
         model = model.to(memory_format=torch.channels_last)
         x = torch.from_numpy(x_np).contiguous(memory_format=torch.channels_last)
-        if precision == "bf16":
-            def ctx():
-                return torch.autocast("cpu", dtype=torch.bfloat16)
-        elif precision == "fp32":
-            ctx = contextlib.nullcontext
-        else:
+        dtype_name, _, mode = precision.partition(" ")
+        ctx = torch_precision_context(torch, dtype_name)
+        net = model
+        if mode == "compile":
+            net = torch_compile(torch, model)
+        elif mode:
             raise ValueError(f"precision {precision}")
         macs = {}
 
         def run():
             t0 = time.perf_counter()
-            with torch.inference_mode(), ctx():
-                y = model(x)
+            with torch.no_grad() if mode else torch.inference_mode(), ctx():
+                y = net(x)
             t1 = time.perf_counter()
             return t1 - t0, y
 
@@ -310,7 +361,7 @@ class Worker:
 
     def __init__(self, python: str, spec: dict, log_dir: Path):
         self.spec = spec
-        self.label = f"{spec['engine']}-{spec.get('precision', '')}".rstrip("-")
+        self.label = f"{spec['engine']}-{spec.get('precision', '')}".rstrip("-").replace(" ", "-")
         self.log_path = log_dir / f"{spec['model']}-{self.label}.log"
         self.log = open(self.log_path, "w")
         env = dict(os.environ, OMP_NUM_THREADS=str(spec["threads"]))
@@ -390,12 +441,15 @@ for m in %r:
         found[m] = True
     except Exception as exc:
         found[m] = "%%s: %%s" %% (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
-print(json.dumps({"exe": sys.executable, "version": sys.version.split()[0], "modules": found}))
+tv = None
+if found.get("torch") is True:
+    tv = sys.modules["torch"].__version__
+print(json.dumps({"exe": sys.executable, "version": sys.version.split()[0], "modules": found, "torch": tv}))
 """ % (PROBE_MODULES,)
 
 
-def probe_pythons(extra: list[str]) -> list[dict]:
-    candidates = list(extra) + [sys.executable, "/usr/bin/python3"]
+def probe_pythons(extra: list[str], venv: Path | None = DEFAULT_VENV) -> list[dict]:
+    candidates = list(extra) + ([str(venv / "bin" / "python")] if venv else []) + [sys.executable, "/usr/bin/python3"]
     for name in ("python3", "python"):
         p = shutil.which(name)
         if p:
@@ -410,28 +464,38 @@ def probe_pythons(extra: list[str]) -> list[dict]:
             info = json.loads(out.stdout.strip().splitlines()[-1])
         except (subprocess.SubprocessError, OSError, ValueError, IndexError):
             continue
-        if any(info["exe"] == r["exe"] for r in result):
+        if any(info["exe"] == r["exe"] and info["modules"] == r["modules"] for r in result):
             continue
         info["path"] = cand
         result.append(info)
     return result
 
 
+def _torch_major(info: dict) -> int | None:
+    try:
+        return int(str(info.get("torch")).split(".")[0])
+    except ValueError:
+        return None
+
+
 def pick_python(pythons: list[dict], kind: str) -> str | None:
-    modules = NEEDS[kind][0]
+    modules, major, _ = NEEDS[kind]
     for info in pythons:
-        if all(info["modules"].get(m) is True for m in modules):
+        if all(info["modules"].get(m) is True for m in modules) and \
+                (major is None or _torch_major(info) == major):
             return info["path"]
     return None
 
 
 def missing_report(pythons: list[dict], kind: str, what: str) -> str:
-    modules, how = NEEDS[kind]
+    modules, major, how = NEEDS[kind]
     tried = []
     for info in pythons:
         lacks = [m if info["modules"].get(m) is False or info["modules"].get(m) is None
                  else f"{m} ({info['modules'][m]})"
                  for m in modules if info["modules"].get(m) is not True]
+        if not lacks and major is not None and _torch_major(info) != major:
+            lacks = [f"torch {major}.x (has {info.get('torch')})"]
         tried.append(f"{info['path']} (Python {info['version']}) lacks {', '.join(lacks)}")
     return f"{what}: no Python has {' + '.join(modules)}; install: {how}\n      tried: " + \
         ("; ".join(tried) if tried else "no python3 found")
@@ -571,7 +635,8 @@ def print_check_table(rows: list[dict]) -> None:
 def run_bench(args, pys: dict, enhance: Path | None, models_dir: Path, tmp: Path) -> tuple[list[dict], bool]:
     import numpy as np
     results, ok = [], True
-    variants = [v for v in VARIANTS if v[0] in args.engines and v[1] in args.precisions]
+    variants = [v for v in VARIANTS if v[0] in args.engines and v[1].split()[0] in args.precisions
+                and not (args.no_compile and v[1].endswith("compile"))]
     for model in args.models:
         for (width, height) in args.sizes:
             size = f"{width}x{height}"
@@ -689,11 +754,12 @@ def fmt(value, spec: str, missing: str = "—") -> str:
     return missing if value is None else format(value, spec)
 
 
-def print_table(rows: list[dict]) -> None:
+def print_table(rows: list[dict], peaks: dict[str, float] | None = None) -> None:
+    peaks = peaks or {}
     print()
-    print("| model | size | engine | precision | median ms | GFLOP/s | time / Enhance fp32 "
+    print("| model | size | engine | precision | median ms | GFLOP/s | % of peak | time / Enhance fp32 "
           "| fastest fp32 anchor / Enhance | PSNR vs ncnn, this input (dB) | peak RSS MiB |")
-    print("| :-- | --: | :-- | :-- | --: | --: | --: | --: | --: | --: |")
+    print("| :-- | --: | :-- | :-- | --: | --: | --: | --: | --: | --: | --: |")
     for r in rows:
         if r.get("error") and not r.get("median_ms"):
             ms = f"error ({r['error'].splitlines()[0][:60]})"
@@ -704,8 +770,10 @@ def print_table(rows: list[dict]) -> None:
             fastest = f"{r['fastest_fp32_anchor_vs_enhance']:.2f} ({ENGINE_NAMES[r['fastest_fp32_anchor']]})"
         db = r.get("psnr_vs_ncnn")
         db_s = "ref" if r["engine"] == "ncnn" else ("inf" if db == math.inf else fmt(db, ".1f"))
+        peak = peaks.get(r["precision"].split()[0])
+        pct = 100 * r["gflops"] / peak if peak and r.get("gflops") else None
         print(f"| {r['model']} | {r['size']} | {ENGINE_NAMES[r['engine']]} | {r['precision']} | {ms} "
-              f"| {fmt(r.get('gflops'), '.0f')} | {fmt(r.get('vs_enhance_fp32'), '.2f')} | {fastest} "
+              f"| {fmt(r.get('gflops'), '.0f')} | {fmt(pct, '.0f')} | {fmt(r.get('vs_enhance_fp32'), '.2f')} | {fastest} "
               f"| {db_s} | {fmt(r.get('peak_rss_mb'), '.0f')} |")
 
 
@@ -714,14 +782,20 @@ def print_table(rows: list[dict]) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS + EXTRA_MODELS),
-                    metavar="MODEL", help=f"default: {' '.join(MODELS)}")
+    ap.add_argument("--models", nargs="+", default=None, choices=list(MODELS + EXTRA_MODELS),
+                    metavar="MODEL", help=f"default: {' '.join(MODELS)} (with --photo: realesrgan-x4plus)")
     ap.add_argument("--sizes", nargs="+", type=parse_size, default=[parse_size(s) for s in SIZES],
                     metavar="WxH", help=f"input sizes before padding (default: {' '.join(SIZES)})")
     ap.add_argument("--runs", type=int, default=3, help="timed runs per engine (default 3); the median is reported")
     ap.add_argument("--threads", type=int, default=2, help="threads for every engine (default 2)")
     ap.add_argument("--engines", nargs="+", default=["enhance", "ncnn", "torch", "ort"],
-                    choices=["enhance", "ncnn", "torch", "ort"])
+                    choices=["enhance", "ncnn", "torch", "ort", "torch1"],
+                    help="default: enhance ncnn torch ort; torch1 adds Debian's PyTorch 1.13 (history)")
+    ap.add_argument("--no-compile", action="store_true",
+                    help="skip the torch.compile variants (compiling realesrgan-x4plus takes minutes)")
+    ap.add_argument("--venv", type=Path, default=DEFAULT_VENV,
+                    help="the anchor environment of bench/setup_anchors.sh, tried first (default .venv-anchors)")
+    ap.add_argument("--no-venv", action="store_true", help="do not look for the anchor environment")
     ap.add_argument("--gap", type=float, default=0.25, metavar="S",
                     help="pause before each timed run, so that one engine's spinning worker threads "
                          "do not overlap the next engine's run (default 0.25 s)")
@@ -739,7 +813,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="image size for --check (default 64x64)")
     ap.add_argument("--min-psnr", type=float, default=50.0, help="fp32 PSNR floor vs ncnn (default 50 dB)")
     ap.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON")
+    ap.add_argument("--peak-fp32", type=float, default=234.0, metavar="GFLOPS",
+                    help="the machine's fp32 peak for the %% of peak column (default 234: 2 cores, AVX-512)")
+    ap.add_argument("--peak-bf16", type=float, default=467.0, metavar="GFLOPS",
+                    help="the machine's bf16 peak (default 467: AVX512-BF16, no AMX)")
+    ph = ap.add_argument_group("whole-photo mode (bench/anchors_photo.py)")
+    ph.add_argument("--photo", action="store_true",
+                    help="end to end on whole photos (decode, network, encode; each engine at its best practical "
+                         "setting), wall time and peak RSS, instead of the network table")
+    ph.add_argument("--photo-sizes", nargs="+", type=parse_size, default=[(1000, 700), (2000, 1500)],
+                    metavar="WxH", help="photo sizes (BSD100 mosaics, bench/photos.py; default 1000x700 2000x1500)")
+    ph.add_argument("--photo-runs", type=int, default=1, help="interleaved runs per engine (default 1)")
+    ph.add_argument("--photo-max-rss", type=float, default=None, metavar="GIB",
+                    help="kill an engine's process above this RSS (default: MemAvailable - 3 GiB, at most 16)")
+    ph.add_argument("--photo-torch-tile", type=int, default=1000, metavar="PX",
+                    help="tile side for PyTorch when the whole image does not fit (default 1000; 0: no retry)")
+    ph.add_argument("--photo-dir", type=Path, default=REPO / "out" / "anchors",
+                    help="where the photos are written (default out/anchors)")
     args = ap.parse_args(argv)
+    if args.models is None:
+        args.models = ["realesrgan-x4plus"] if args.photo else list(MODELS)
     if args.runs < 1 or args.threads < 1:
         ap.error("--runs and --threads must be at least 1")
     args.models = list(dict.fromkeys(args.models))
@@ -769,16 +862,21 @@ def main(argv: list[str] | None = None) -> int:
         import numpy  # noqa: F401  (the orchestrator compares outputs)
     except ImportError:
         missing.append(f"numpy for {sys.executable}: pip install numpy")
-    pythons = probe_pythons(args.python)
+    pythons = probe_pythons(args.python, None if args.no_venv else args.venv)
     kinds = {"torch"} if "torch" in args.engines or "ort" in args.engines else set()
+    if "torch1" in args.engines:
+        kinds.add("torch1")
     if "ort" in args.engines:
         kinds.add("ort")
     if args.check:
         kinds.add("pipeline")
     elif "ncnn" in args.engines:
         kinds.add("ncnn")
-    what = {"torch": "PyTorch" + (" (also exports the ONNX model)" if "ort" in args.engines else ""),
-            "ncnn": "ncnn", "ort": "ONNX Runtime", "pipeline": "ncnn reference pipeline (--check)"}
+    if getattr(args, "photo", False):
+        kinds.add("photo")
+    what = {"torch": "PyTorch 2.x" + (" (also exports the ONNX model)" if "ort" in args.engines else ""),
+            "torch1": "PyTorch 1.x (history)", "ncnn": "ncnn", "ort": "ONNX Runtime",
+            "pipeline": "ncnn reference pipeline (--check)", "photo": "photo decode/encode (--photo)"}
     pys: dict[str, str] = {}
     for kind in sorted(kinds):
         p = pick_python(pythons, kind)
@@ -825,21 +923,27 @@ def main(argv: list[str] | None = None) -> int:
             if args.check:
                 rows, ok = run_check(args, pys, models_dir, tmp)
                 print_check_table(rows)
+            elif args.photo:
+                sys.path.insert(0, str(BENCH_DIR))
+                import anchors_photo
+                rows, ok = anchors_photo.run_photo(args, pys, enhance, models_dir, tmp)
+                anchors_photo.print_photo_table(rows)
             else:
                 rows, ok = run_bench(args, pys, enhance, models_dir, tmp)
-                print_table(rows)
+                print_table(rows, {"fp32": args.peak_fp32, "bf16": args.peak_bf16})
         except WorkerError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
     load_after = loadavg()
-    print(f"\n{args.threads} threads, {'check' if args.check else f'{args.runs} interleaved run(s)'}; "
+    mode = "check" if args.check else f"{args.photo_runs if args.photo else args.runs} interleaved run(s)"
+    print(f"\n{args.threads} threads, {mode}; "
           f"commit {args.enhance_rev}; load average (1 min) {fmt(load_before, '.2f')} before, "
           f"{fmt(load_after, '.2f')} after on {os.cpu_count()} CPUs")
     if args.json:
         meta = {"started": started, "commit": args.enhance_rev, "threads": args.threads, "runs": args.runs,
                 "models_dir": str(models_dir), "pythons": pys, "enhance": str(enhance) if enhance else None,
                 "loadavg_before": load_before, "loadavg_after": load_after, "cpus": os.cpu_count(),
-                "mode": "check" if args.check else "bench"}
+                "mode": "check" if args.check else ("photo" if args.photo else "bench")}
         clean = json.loads(json.dumps(rows, default=str), parse_constant=lambda _: None)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"meta": meta, "rows": clean}, indent=2) + "\n")

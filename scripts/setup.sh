@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Set up a Debian 12 machine to build and test Enhance.
 #
-#   scripts/setup.sh [--dev] [--no-apt] [--no-models] [FETCH_MODELS_ARGS...]
+#   scripts/setup.sh [--dev] [--anchors] [--no-apt] [--no-models] [FETCH_MODELS_ARGS...]
 #
 # 1. apt: installs libdnnl-dev libvips-dev pkg-config python3-pip if any is
 #    missing (apt-get update runs only in that case).  Needs root, or sudo.
 # 2. --dev: pip-installs the Python packages the developer scripts need
 #    (ncnn numpy pillow, for scripts/make_ncnn_fixtures.py), unless they are
 #    already importable.
+# 2b. --anchors: creates the benchmark anchors' environment .venv-anchors
+#    (bench/setup_anchors.sh: PyTorch 2.x, ONNX Runtime, ONNX, ncnn from PyPI,
+#    pinned; about 5.6 GB, as PyTorch's Linux wheel pulls CUDA wheels) for
+#    bench/anchors.py.  Opt-in: nothing else needs it.
 # 3. models: runs scripts/fetch_models.py.  Which models is chosen by the
 #    arguments that are not setup.sh options (passed to fetch_models.py as
 #    they are: ids, --all, --models-dir DIR, --wheel-dir DIR, ...) or, when no
@@ -43,6 +47,7 @@ APT_PACKAGES=(libdnnl-dev libvips-dev pkg-config python3-pip curl)
 DEV_PIP_PACKAGES=(ncnn numpy pillow)
 
 dev=0
+anchors=0
 do_apt=1
 do_models=1
 fetch_args=()
@@ -50,6 +55,7 @@ model_selected=0
 while (($#)); do
     case "$1" in
         --dev) dev=1 ;;
+        --anchors) anchors=1 ;;
         --no-apt) do_apt=0 ;;
         --no-models) do_models=0 ;;
         -h|--help) usage; exit 0 ;;
@@ -127,6 +133,12 @@ EOF
         "$PYTHON" -m pip "${pip_args[@]}" "${DEV_PIP_PACKAGES[@]}"
         "$PYTHON" -c 'import ncnn, numpy, PIL' || die "python dev packages still not importable after pip install"
     fi
+fi
+
+# ---------------------------------------------------------------- benchmark anchors (opt-in)
+if ((anchors)); then
+    log "creating the benchmark anchors' environment (bench/setup_anchors.sh)"
+    PYTHON="$PYTHON" bash bench/setup_anchors.sh
 fi
 
 # ---------------------------------------------------------------- models
