@@ -3,6 +3,21 @@ import Dispatch
 import SRCore
 import SRBackendReference
 
+/// The ops `lowerHead` lowers (`DNNLCompiler.isChainHead`).
+enum HeadKind {
+    case conv2d(Conv2d)
+    case deconv2d(Deconv2d)
+    case linear(Linear)
+
+    init(_ op: Op) {
+        if case .conv2d(let p) = op { self = .conv2d(p) } else if case .deconv2d(let p) = op { self = .deconv2d(p) } else if case .linear(let l) = op {
+            self = .linear(l)
+        } else {
+            preconditionFailure("lowerHead on \(op.kind): only convolution and linear heads are lowered there")
+        }
+    }
+}
+
 /// Convolutions, transposed convolutions and image linear layers, with their fused post-op chains.
 extension DNNLCompiler {
     // MARK: - Convolution, deconvolution, linear (+ post-ops)
@@ -16,9 +31,10 @@ extension DNNLCompiler {
         let attributes = try PrimitiveAttributes()
         var ops: [PostOp] = []
         let outShape = shapes[head]
+        let kind = HeadKind(node.op)
         // Activations oneDNN's Winograd kernel cannot fuse (it fuses plain ReLU only) run after it, in place.
         var separateActivation: Activation?
-        switch node.op {
+        switch kind {
         case .conv2d(let p):
             if algorithm == .winograd, winogradPays(p, output: outShape) {
                 let fusable = ((p.activation.map { [PostOp($0)] } ?? []) + postOps).allSatisfy(\.winogradFusable)
@@ -29,10 +45,6 @@ extension DNNLCompiler {
             }
         case .deconv2d(let p): if let a = p.activation { ops.append(PostOp(a)) }
         case .linear(let l): if let a = l.activation { ops.append(PostOp(a)) }
-        case .input, .constant, .activation, .binary, .weightedSum, .concat, .crop, .pixelShuffle, .pixelUnshuffle,
-             .resize, .pool, .batchNorm, .matmul, .layerNorm, .softmax, .reshape, .permute, .roll, .windowPartition,
-             .windowReverse, .slice, .convert:
-            preconditionFailure("lowerHead on \(node.op.kind): only convolution and linear heads are lowered here")
         }
         ops += postOps
         // A full-size second operand fixes the destination layout (oneDNN matches them), and a plain operand drags
@@ -42,7 +54,7 @@ extension DNNLCompiler {
         if dstLayout == nil, hasFullOperand {
             let probe = PrimitiveAttributes.plain
             let preferred: dnnl_memory_desc_t?
-            switch node.op {
+            switch kind {
             case .conv2d(let p):
                 preferred = try? convolution(p, input: shapes[x], output: outShape, probe, node.name, dst: nil,
                                              weightsNeeded: false, blocked: false).0
@@ -50,9 +62,7 @@ extension DNNLCompiler {
             case .deconv2d(let p):
                 preferred = try? deconvolution(p, input: shapes[x], output: outShape, probe, node.name, dst: nil, weightsNeeded: false).0
                     .query(dnnl_query_dst_md)
-            case .linear, .input, .constant, .activation, .binary, .weightedSum, .concat, .crop, .pixelShuffle, .pixelUnshuffle,
-                 .resize, .pool, .batchNorm, .matmul, .layerNorm, .softmax, .reshape, .permute, .roll, .windowPartition,
-                 .windowReverse, .slice, .convert:
+            case .linear:
                 preferred = nil
             }
             if let preferred { return try lowerHead(head, postOps: postOps, as: result, dstLayout: preferred) }
@@ -76,7 +86,7 @@ extension DNNLCompiler {
         var biasMemory: Memory?
         let name = node.name
         do {
-            switch node.op {
+            switch kind {
             case .conv2d(let p):
                 (pd, weightsMemory, biasMemory) = try convolution(p, input: shapes[x], output: outShape, attributes, name,
                                                                   dst: dstLayout, blocked: !hasBinary)
@@ -85,10 +95,6 @@ extension DNNLCompiler {
                                                                     dst: dstLayout)
             case .linear(let l):
                 (pd, weightsMemory, biasMemory) = try innerProduct(l, input: shapes[x], attributes, name)
-            case .input, .constant, .activation, .binary, .weightedSum, .concat, .crop, .pixelShuffle, .pixelUnshuffle,
-                 .resize, .pool, .batchNorm, .matmul, .layerNorm, .softmax, .reshape, .permute, .roll, .windowPartition,
-                 .windowReverse, .slice, .convert:
-                preconditionFailure("lowerHead on \(node.op.kind)")
             }
         } catch let error as BackendError {
             if !postOps.isEmpty { throw FusionFailed() }

@@ -89,21 +89,13 @@ struct DNNLCompiler {
         // Fusion plan: head -> (post-ops, tail), and which nodes are absorbed.
         var chains: [ValueID: (ops: [PostOp], tail: ValueID, absorbed: [ValueID])] = [:]
         var absorbedBy: [ValueID: ValueID] = [:]
-        for (id, node) in graph.nodes.enumerated() {
-            switch node.op {
-            case .linear(let l) where !DNNLCompiler.isImageLinear(l, input: shapes[node.inputs[0]]):
-                break   // a matrix product with its own activation post-op (`lowerLinearRows`)
-            case .conv2d, .deconv2d, .linear:
-                let allowBinary: Bool = if case .linear = node.op { false } else { true }
-                let chain = planChain(head: id, uses: uses, consumers: consumers, allowBinary: allowBinary)
-                if !chain.absorbed.isEmpty {
-                    chains[id] = chain
-                    for a in chain.absorbed { absorbedBy[a] = id }
-                }
-            case .input, .constant, .activation, .binary, .weightedSum, .concat, .crop, .pixelShuffle, .pixelUnshuffle,
-                 .resize, .pool, .batchNorm, .matmul, .layerNorm, .softmax, .reshape, .permute, .roll, .windowPartition,
-                 .windowReverse, .slice, .convert:
-                break   // not the head of a fused chain
+        // Opt-in: only convolution heads start chains (`lowerHead`); any other op, new ones included, runs on its own.
+        for (id, node) in graph.nodes.enumerated() where isChainHead(node) {
+            let allowBinary: Bool = if case .linear = node.op { false } else { true }
+            let chain = planChain(head: id, uses: uses, consumers: consumers, allowBinary: allowBinary)
+            if !chain.absorbed.isEmpty {
+                chains[id] = chain
+                for a in chain.absorbed { absorbedBy[a] = id }
             }
         }
         var headAtTail: [ValueID: ValueID] = [:]
@@ -161,6 +153,15 @@ struct DNNLCompiler {
                               storage: storage + permanent, arenaBytes: arena)
     }
 
+    /// Whether `node` is lowered by `lowerHead` and may absorb a post-op chain: convolutions, transposed
+    /// convolutions and image linear layers.
+    func isChainHead(_ node: Node) -> Bool {
+        if case .conv2d = node.op { return true }
+        if case .deconv2d = node.op { return true }
+        if case .linear(let l) = node.op { return DNNLCompiler.isImageLinear(l, input: shapes[node.inputs[0]]) }
+        return false
+    }
+
     func planChain(head: ValueID, uses: [Int], consumers: [[ValueID]], allowBinary: Bool)
         -> (ops: [PostOp], tail: ValueID, absorbed: [ValueID]) {
         var v = head
@@ -168,10 +169,11 @@ struct DNNLCompiler {
         var absorbed: [ValueID] = []
         loop: while uses[v] == 1, !graph.outputs.contains(v), let k = consumers[v].first {
             let node = graph.nodes[k]
-            switch node.op {
-            case .activation(let a):
+            // Opt-in: activations, binaries and two-term weighted sums join the chain; anything else ends it (always
+            // correct, so a new op needs no decision here).
+            if case .activation(let a) = node.op {
                 ops.append(PostOp(a))
-            case .binary(let b) where allowBinary:
+            } else if case .binary(let b) = node.op, allowBinary {
                 let first = node.inputs[0] == v
                 let other = first ? node.inputs[1] : node.inputs[0]
                 guard other != v, shapes[k] == shapes[v] else { break loop }
@@ -185,7 +187,7 @@ struct DNNLCompiler {
                 case .div: if first { alg = dnnl_binary_div } else { break loop }
                 }
                 ops.append(.binary(alg, other))
-            case .weightedSum(let c) where allowBinary && c.count == 2:
+            } else if case .weightedSum(let c) = node.op, allowBinary, c.count == 2 {
                 let first = node.inputs[0] == v
                 let other = first ? node.inputs[1] : node.inputs[0]
                 guard other != v else { break loop }
@@ -199,10 +201,8 @@ struct DNNLCompiler {
                     ops.append(.binary(dnnl_binary_add, other))
                     ops.append(.eltwise(dnnl_eltwise_linear, ko, 0))
                 }
-            case .binary, .weightedSum, .input, .constant, .conv2d, .deconv2d, .concat, .crop, .pixelShuffle,
-                 .pixelUnshuffle, .resize, .pool, .linear, .batchNorm, .matmul, .layerNorm, .softmax, .reshape, .permute,
-                 .roll, .windowPartition, .windowReverse, .slice, .convert:
-                break loop   // the chain ends here
+            } else {
+                break loop
             }
             absorbed.append(k)
             v = k

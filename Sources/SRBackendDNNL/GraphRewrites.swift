@@ -76,16 +76,19 @@ extension GraphRewrites {
         var maps = [ChannelMap?](repeating: nil, count: graph.nodes.count)
         for (id, node) in graph.nodes.enumerated() {
             let ins = node.inputs.map { maps[$0] }
-            switch node.op {
-            case .conv2d(let c) where roots.contains(id):
+            // Opt-in: the ops listed carry a widening; any other op (new ones included) is not widened, so a widened
+            // value it reads is left as it is (`carries`) — always correct.
+            if case .conv2d(let c) = node.op, roots.contains(id) {
                 maps[id] = ChannelMap(positions: Array(0..<c.outChannels), count: (c.outChannels + 15) / 16 * 16)
-            case .activation, .resize:
+            } else if case .activation = node.op {
                 maps[id] = ins[0]
-            case .binary, .weightedSum:
+            } else if case .resize = node.op {
+                maps[id] = ins[0]
+            } else if node.op.isBinaryOrSum {
                 if let first = ins[0], ins.allSatisfy({ $0 == first }), node.inputs.allSatisfy({ shapes[$0] == shapes[id] }) {
                     maps[id] = first
                 }
-            case .concat where ins.contains { $0 != nil }:
+            } else if case .concat = node.op, ins.contains(where: { $0 != nil }) {
                 var positions: [Int] = [], offset = 0
                 for (v, m) in zip(node.inputs, ins) {
                     let m = m ?? ChannelMap(positions: Array(0..<shapes[v].c), count: shapes[v].c)
@@ -93,10 +96,6 @@ extension GraphRewrites {
                     offset += m.count
                 }
                 maps[id] = ChannelMap(positions: positions, count: offset)
-            case .conv2d, .concat, .input, .constant, .deconv2d, .crop, .pixelShuffle, .pixelUnshuffle, .pool, .linear,
-                 .batchNorm, .matmul, .layerNorm, .softmax, .reshape, .permute, .roll, .windowPartition, .windowReverse,
-                 .slice, .convert:
-                break   // not widened (and so, when it reads a widened value, that value is left as it is)
             }
         }
         return maps
@@ -123,8 +122,8 @@ extension GraphRewrites {
         var out = Graph()
         for (id, node) in graph.nodes.enumerated() {
             var op = node.op
-            switch node.op {
-            case .conv2d(var c) where maps[id] != nil || maps[node.inputs[0]] != nil:
+            // Only convolutions and per-channel PReLU slopes change; everything else is carried through as it is.
+            if case .conv2d(var c) = node.op, maps[id] != nil || maps[node.inputs[0]] != nil {
                 // Only ungrouped convolutions are widened or read widened values (see `carries`).
                 let inMap = maps[node.inputs[0]], outMap = maps[id]
                 let o = c.outChannels, i = c.inChannels, k = c.kernelH * c.kernelW
@@ -143,12 +142,8 @@ extension GraphRewrites {
                     if case .prelu(let s)? = c.activation, s.count > 1 { c.activation = .prelu(slopes: spread(s, outMap)) }
                 }
                 op = .conv2d(c)
-            case .activation(.prelu(let s)) where s.count > 1:
-                if let m = maps[id] { op = .activation(.prelu(slopes: spread(s, m))) }
-            case .conv2d, .activation, .input, .constant, .deconv2d, .binary, .weightedSum, .concat, .crop,
-                 .pixelShuffle, .pixelUnshuffle, .resize, .pool, .linear, .batchNorm, .matmul, .layerNorm, .softmax,
-                 .reshape, .permute, .roll, .windowPartition, .windowReverse, .slice, .convert:
-                break   // carried through as it is
+            } else if case .activation(.prelu(let s)) = node.op, s.count > 1, let m = maps[id] {
+                op = .activation(.prelu(slopes: spread(s, m)))
             }
             out.add(op, node.inputs, name: node.name)
         }
@@ -161,5 +156,14 @@ extension GraphRewrites {
         var v = [Float](repeating: 0, count: m.count)
         for (c, p) in m.positions.enumerated() { v[p] = values[c] }
         return v
+    }
+}
+
+extension Op {
+    /// An element-wise binary op or a weighted sum.
+    var isBinaryOrSum: Bool {
+        if case .binary = self { return true }
+        if case .weightedSum = self { return true }
+        return false
     }
 }
