@@ -1,5 +1,6 @@
 public import SRModels
 public import SRWeights
+import Foundation
 
 /// The architectures `enhance train --arch` trains, by name, and detection of a file's trainable architecture
 /// (`--initial`). Each is an SRModels `TrainableArchitecture`: the registry holds no network of its own.
@@ -20,7 +21,15 @@ public enum TrainableArchitectures {
             }
             detect = { dict in
                 let canonical = A.canonicalNames(dict.canonicalised())
-                guard let config = try A.detect(canonical) else { return nil }
+                guard var config = try A.detect(canonical) else { return nil }
+                // Files written by `enhance train` store the whole configuration, including what the shapes cannot
+                // tell (SRResNet's input range).
+                if dict.metadata[DetectedModel.MetadataKey.architecture] == A.name,
+                   let json = dict.metadata[DetectedModel.MetadataKey.config],
+                   let stored = try? JSONDecoder().decode(A.Config.self, from: Data(json.utf8)),
+                   A.stateDictSpec(stored) == A.stateDictSpec(config) {
+                    config = stored
+                }
                 return try TrainingNetwork(A.self, config: config, weights: canonical)
             }
         }

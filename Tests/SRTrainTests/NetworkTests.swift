@@ -202,6 +202,18 @@ struct NetworkTests {
         #expect(throws: GraphError.self) { try graph.bind(wider.stateDict()) }
     }
 
+    @Test("TrainableArchitectures.load takes a trained file with its stored configuration (SRResNet's input range)")
+    func loadStored() throws {
+        let config = SRResNet.Config(features: 4, blocks: 1, scale: 2, inputNormalisation: .minusOneToOne)
+        let net = try TrainingNetwork(SRResNet.self, config: config, seed: 3)
+        var dict = try net.exportedStateDict()
+        dict.metadata = net.metadata
+        let loaded = try TrainableArchitectures.load(dict)
+        #expect(loaded.architecture == SRResNet.name && loaded.metadata == net.metadata)
+        #expect(zip(loaded.parameters.all, net.parameters.all).allSatisfy { $0.data == $1.data })
+        #expect(throws: TrainError.self) { try TrainableArchitectures.load(TinyVGG.stateDict(seed: 1)) }
+    }
+
     @Test("initialisation: MSRResNet Kaiming x0.1, SRResNet PyTorch defaults with PReLU 0.25, seeded")
     func initialisation() throws {
         let a = try TrainingNetwork(MSRResNet.self, config: MSRResNet.Config(features: 64, blocks: 1, scale: 2), seed: 5)
