@@ -6,9 +6,9 @@
 #   bench/setup_anchors.sh [VENV_DIR]
 #
 # PyTorch's default Linux wheel depends on about 5 GB of CUDA wheels (nvidia-*); they are installed but never
-# loaded on a machine without a GPU, and the CPU kernels are the same as a CPU-only build's. No CPU-only wheel
+# loaded on a machine without a GPU (importing torch costs ~2 s and ~0.5 GB of RSS more). No CPU-only wheel
 # of 2.15 is on the registries this project reaches. Set ANCHORS_TORCH to test another pinned version, e.g.
-# ANCHORS_TORCH=2.13.0 (pip also finds a local wheel through its find-links setting).
+# ANCHORS_TORCH=2.13.0 (then without the constraints file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${1:-.venv-anchors}
@@ -29,7 +29,8 @@ CONSTRAINTS=(-c bench/anchors-constraints.txt)
     "onnx==1.23.2" \
     "ncnn==1.0.20261020" \
     "numpy==2.4.6" \
-    "pillow==13.0.0"
+    "pillow==13.0.0" \
+    "pytest==8.4.2"
 "$VENV/bin/python" - <<'PY'
 import torch, onnxruntime, onnx, ncnn, numpy, PIL
 print("torch", torch.__version__, "| onednn", torch.backends.mkldnn.is_available(),
