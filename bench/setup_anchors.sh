@@ -5,8 +5,8 @@
 #
 #   bench/setup_anchors.sh [VENV_DIR]
 #
-# PyTorch's default Linux wheel depends on about 5 GB of CUDA wheels (nvidia-*); they are installed but never
-# loaded on a machine without a GPU (importing torch costs ~2 s and ~0.5 GB of RSS more). No CPU-only wheel
+# PyTorch's default Linux wheel depends on about 5 GB of CUDA wheels (nvidia-*); without a GPU they are unused,
+# but `import torch` still maps them (~1.7 s and ~0.7 GB of RSS before any model is loaded). No CPU-only wheel
 # of 2.15 is on the registries this project reaches. Set ANCHORS_TORCH to test another pinned version, e.g.
 # ANCHORS_TORCH=2.13.0 (then without the constraints file).
 set -euo pipefail
