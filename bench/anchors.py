@@ -641,7 +641,8 @@ def run_bench(args, pys: dict, enhance: Path | None, models_dir: Path, tmp: Path
         for (width, height) in args.sizes:
             size = f"{width}x{height}"
             print(f"\n== {model} {size} (network input {width + 2 * PREPAD}x{height + 2 * PREPAD}), "
-                  f"{args.runs} interleaved run(s), {args.threads} threads", flush=True)
+                  f"{args.runs} interleaved run(s), {args.threads} threads, load average {fmt(loadavg(), '.2f')}",
+                  flush=True)
             x_path = tmp / f"{model}-{size}.in.npy"
             np.save(x_path, bench_input(width, height))
             base = {"model": model, "width": width, "height": height, "threads": args.threads,
