@@ -544,6 +544,35 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def _cpu_times() -> tuple[int, int] | None:
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    return sum(fields), fields[3] + (fields[4] if len(fields) > 4 else 0)  # total, idle + iowait
+
+
+def busy_share(window: float = 0.5) -> float | None:
+    """Share of all CPUs busy during ``window`` seconds (0 idle .. 1 fully used)."""
+    a = _cpu_times()
+    time.sleep(window)
+    b = _cpu_times()
+    if a is None or b is None or b[0] == a[0]:
+        return None
+    return 1.0 - (b[1] - a[1]) / (b[0] - a[0])
+
+
+def wait_quiet(max_wait: float, threshold: float = 0.10, window: float = 0.5) -> tuple[float | None, float]:
+    """Wait (at most ``max_wait`` s) until the CPUs are at most ``threshold`` busy over one ``window``: on a
+    shared machine, start each timed run when nobody else is computing.  Returns (busy share seen last,
+    seconds waited).  Our own idle workers do not count against it once their threads have gone to sleep."""
+    t0 = time.perf_counter()
+    busy = busy_share(window)
+    while busy is not None and busy > threshold and time.perf_counter() - t0 < max_wait:
+        busy = busy_share(window)
+    return busy, time.perf_counter() - t0
+
+
 def loadavg() -> float | None:
     try:
         return float(Path("/proc/loadavg").read_text().split()[0])
@@ -691,6 +720,10 @@ def run_bench(args, pys: dict, enhance: Path | None, models_dir: Path, tmp: Path
                         if row["error"]:
                             continue
                         time.sleep(args.gap)  # let the previous engine's spinning threads go idle
+                        if args.wait_quiet:
+                            busy, waited = wait_quiet(args.wait_quiet)
+                            row.setdefault("busy_before", []).append(busy)
+                            row.setdefault("waited_s", []).append(waited)
                         try:
                             if v[0] == "enhance":
                                 res = enhance_bench(enhance, model, size, args.threads, v[1], models_dir)
@@ -704,7 +737,9 @@ def run_bench(args, pys: dict, enhance: Path | None, models_dir: Path, tmp: Path
                             row["error"] = str(exc)
                             continue
                         row["runs_ms"].append(ms)
-                        line.append(f"{ENGINE_NAMES[v[0]]} {v[1]} {ms:.0f}")
+                        busy = (row.get("busy_before") or [None])[-1]
+                        line.append(f"{ENGINE_NAMES[v[0]]} {v[1]} {ms:.0f}"
+                                    + (f" ({100 * busy:.0f}% busy before)" if busy is not None and busy > 0.10 else ""))
                     print(f"  run {rep + 1}/{args.runs}: " + ", ".join(line), flush=True)
             finally:
                 for v, w in workers.items():
@@ -755,12 +790,17 @@ def fmt(value, spec: str, missing: str = "—") -> str:
     return missing if value is None else format(value, spec)
 
 
+def _max_busy(row: dict) -> float | None:
+    seen = [b for b in row.get("busy_before") or [] if b is not None]
+    return 100 * max(seen) if seen else None
+
+
 def print_table(rows: list[dict], peaks: dict[str, float] | None = None) -> None:
     peaks = peaks or {}
     print()
     print("| model | size | engine | precision | median ms | GFLOP/s | % of peak | time / Enhance fp32 "
-          "| fastest fp32 anchor / Enhance | PSNR vs ncnn, this input (dB) | peak RSS MiB |")
-    print("| :-- | --: | :-- | :-- | --: | --: | --: | --: | --: | --: | --: |")
+          "| fastest fp32 anchor / Enhance | PSNR vs ncnn, this input (dB) | peak RSS MiB | CPUs busy before, max % |")
+    print("| :-- | --: | :-- | :-- | --: | --: | --: | --: | --: | --: | --: | --: |")
     for r in rows:
         if r.get("error") and not r.get("median_ms"):
             ms = f"error ({r['error'].splitlines()[0][:60]})"
@@ -775,7 +815,7 @@ def print_table(rows: list[dict], peaks: dict[str, float] | None = None) -> None
         pct = 100 * r["gflops"] / peak if peak and r.get("gflops") else None
         print(f"| {r['model']} | {r['size']} | {ENGINE_NAMES[r['engine']]} | {r['precision']} | {ms} "
               f"| {fmt(r.get('gflops'), '.0f')} | {fmt(pct, '.0f')} | {fmt(r.get('vs_enhance_fp32'), '.2f')} | {fastest} "
-              f"| {db_s} | {fmt(r.get('peak_rss_mb'), '.0f')} |")
+              f"| {db_s} | {fmt(r.get('peak_rss_mb'), '.0f')} | {fmt(_max_busy(r), '.0f')} |")
 
 
 # -- main ------------------------------------------------------------------------
@@ -800,6 +840,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--gap", type=float, default=0.25, metavar="S",
                     help="pause before each timed run, so that one engine's spinning worker threads "
                          "do not overlap the next engine's run (default 0.25 s)")
+    ap.add_argument("--wait-quiet", type=float, default=120.0, metavar="S",
+                    help="before each timed run wait, at most S seconds, until the CPUs are less than 10%% busy "
+                         "over half a second (other people's work on a shared machine); the busy share seen is "
+                         "reported (default 120; 0: do not wait)")
     ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     ap.add_argument("--models-dir", type=Path, default=None,
                     help="directory with <model>.param/.bin (default: $ENHANCE_MODELS_DIR or ~/.cache/enhance/models)")

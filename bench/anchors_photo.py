@@ -271,6 +271,7 @@ def run_photo(args, pys: dict, enhance: Path | None, models_dir: Path, tmp: Path
                     if row["error"]:
                         continue
                     time.sleep(args.gap)
+                    busy, waited = an.wait_quiet(args.wait_quiet) if args.wait_quiet else (None, 0.0)
                     tag = f"{model}-{width}x{height}-{engine}-{len(outputs)}"
                     out = tmp / f"{model}-{width}x{height}-{engine}-{setting.split(',')[0].strip('-').replace(' ', '')}.png"
                     log = tmp / f"{tag}.log"
@@ -306,6 +307,7 @@ def run_photo(args, pys: dict, enhance: Path | None, models_dir: Path, tmp: Path
                     if engine != "enhance":
                         res.update(_last_json(log))
                     res["loadavg_before"] = load
+                    res["busy_before"], res["waited_s"] = busy, waited
                     row["runs"].append(res)
                     outputs[(engine, setting)] = out
                     split = ""
@@ -314,7 +316,9 @@ def run_photo(args, pys: dict, enhance: Path | None, models_dir: Path, tmp: Path
                                  f"{res['decode_s']:.2f} + network {res['network_s']:.1f} + encode "
                                  f"{res['encode_s']:.1f} s)")
                     print(f"  run {rep + 1}: {an.ENGINE_NAMES[engine]} {row['setting']}: {res['wall_s']:.1f} s"
-                          f"{split}, peak RSS {res['peak_rss_mb']:.0f} MiB, load {an.fmt(load, '.2f')}",
+                          f"{split}, peak RSS {res['peak_rss_mb']:.0f} MiB, load {an.fmt(load, '.2f')}, "
+                          f"CPUs {an.fmt(None if busy is None else 100 * busy, '.0f')}% busy before "
+                          f"(waited {waited:.0f} s)",
                           flush=True)
             ref = outputs.get(("enhance", "default"))
             base = None
@@ -343,8 +347,8 @@ def print_photo_table(rows: list[dict]) -> None:
     import anchors as an
     print()
     print("| photo | model | engine | setting | wall s | start + load s | decode s | network s | encode s "
-          "| time / Enhance default | peak RSS MiB | PSNR vs Enhance default (dB) |")
-    print("| :-- | :-- | :-- | :-- | --: | --: | --: | --: | --: | --: | --: | --: |")
+          "| time / Enhance default | peak RSS MiB | PSNR vs Enhance default (dB) | CPUs busy before, max % |")
+    print("| :-- | :-- | :-- | :-- | --: | --: | --: | --: | --: | --: | --: | --: | --: |")
     for r in rows:
         wall = an.fmt(r.get("wall_s"), ".1f")
         if r.get("error") and not r.get("wall_s"):
@@ -353,13 +357,15 @@ def print_photo_table(rows: list[dict]) -> None:
         start = None
         if r.get("import_s") is not None:
             start = r["import_s"] + r.get("load_s", 0)
+        seen = [x["busy_before"] for x in r.get("runs", []) if x.get("busy_before") is not None]
+        busy = 100 * max(seen) if seen else None
         db = r.get("psnr_vs_enhance")
         db_s = "ref" if (r["engine"], r["setting"]) == ("enhance", "default") else \
             ("inf" if db == float("inf") else an.fmt(db, ".1f"))
         print(f"| {r['photo']} | {r['model']} | {an.ENGINE_NAMES[r['engine']]} | {setting} | {wall} "
               f"| {an.fmt(start, '.1f')} | {an.fmt(r.get('decode_s'), '.2f')} | {an.fmt(r.get('network_s'), '.1f')} "
               f"| {an.fmt(r.get('encode_s'), '.1f')} | {an.fmt(r.get('vs_enhance_default'), '.2f')} "
-              f"| {an.fmt(r.get('peak_rss_mb'), '.0f')} | {db_s} |")
+              f"| {an.fmt(r.get('peak_rss_mb'), '.0f')} | {db_s} | {an.fmt(busy, '.0f')} |")
 
 
 if __name__ == "__main__":
