@@ -36,6 +36,18 @@ extension DNNLCompiler {
         var separateActivation: Activation?
         switch kind {
         case .conv2d(let p):
+            if dstLayout == nil, algorithm == .winograd, winogradEligible(p, output: outShape),
+               !DNNLBackend.winogradTilesSplitWell(outShape), let bands = Self.winogradBands(outShape) {
+                // The whole output's tiles split badly (a prime count above 32): Winograd on row bands whose tiles
+                // split well, instead of the 2x slower direct kernel (and instead of changing the window size).
+                let all = (p.activation.map { [PostOp($0)] } ?? []) + postOps
+                let fusable = all.allSatisfy(\.winogradFusable)
+                if !fusable, !postOps.isEmpty { throw FusionFailed() }
+                if try lowerBandedWinograd(head, p, fused: fusable ? all : [], separate: fusable ? nil : p.activation,
+                                           as: result, bands: bands) {
+                    return
+                }
+            }
             if algorithm == .winograd, winogradPays(p, output: outShape) {
                 let fusable = ((p.activation.map { [PostOp($0)] } ?? []) + postOps).allSatisfy(\.winogradFusable)
                 if !fusable, !postOps.isEmpty { throw FusionFailed() }
@@ -214,10 +226,91 @@ extension DNNLCompiler {
     /// outputs of 128x128 pixels and more, but at 64x64 oneDNN switches to its F(2x2, 3x3) kernel, which is up to
     /// 1.7x slower than direct. Its blocked kernels need channel counts that are multiples of 16.
     func winogradPays(_ p: Conv2d, output: Shape) -> Bool {
+        winogradEligible(p, output: output) && DNNLBackend.winogradTilesSplitWell(output)
+    }
+
+    /// Everything `winogradPays` asks except how the output's tiles split.
+    func winogradEligible(_ p: Conv2d, output: Shape) -> Bool {
         precision == .fp32 && p.groups == 1 && p.kernelH == 3 && p.kernelW == 3 && p.strideH == 1 && p.strideW == 1
             && p.dilationH == 1 && p.dilationW == 1 && p.inChannels % 16 == 0 && p.outChannels % 16 == 0
             && output.h * output.w >= DNNLBackend.winogradMinimumPixels
-            && DNNLBackend.winogradTilesSplitWell(output)
+    }
+
+    /// Two row bands of `output`, each a whole number of 4-row tiles except the last, whose Winograd tiles both split
+    /// well and are large enough for Winograd to pay (nil: no such split).
+    static func winogradBands(_ output: Shape) -> [Range<Int>]? {
+        let tilesH = (output.h + 3) / 4
+        func good(_ rows: Int) -> Bool {
+            rows * output.w >= DNNLBackend.winogradMinimumPixels
+                && DNNLBackend.winogradTilesSplitWell(Shape(n: output.n, c: output.c, h: rows, w: output.w))
+        }
+        guard tilesH >= 2 else { return nil }
+        for d in 0...(tilesH / 2) {
+            for t in [tilesH / 2 - d, tilesH / 2 + d] where t >= 1 && t < tilesH {
+                if good(4 * t), good(output.h - 4 * t) { return [0..<(4 * t), (4 * t)..<output.h] }
+            }
+        }
+        return nil
+    }
+
+    /// A 3x3 convolution as one Winograd primitive per row band: each band's input rows (with the halo the kernel
+    /// needs, and the convolution's own zero padding only at the true top and bottom) are copied into a dense
+    /// buffer, convolved, and copied into the band's rows of the output. Every output value is computed from the
+    /// same inputs as by one primitive, so only rounding differs. `fused` are Winograd-fusable post-ops, `separate`
+    /// an activation applied afterwards. Returns false (having emitted nothing) when oneDNN does not give Winograd
+    /// kernels for the bands.
+    mutating func lowerBandedWinograd(_ head: ValueID, _ p: Conv2d, fused: [PostOp], separate: Activation?,
+                                      as result: ValueID, bands: [Range<Int>]) throws -> Bool {
+        let node = graph.nodes[head]
+        let x = node.inputs[0]
+        let inShape = shapes[x], outShape = shapes[head]
+        var plans: [(pd: PrimitiveDescriptor, rows: Range<Int>, input: Range<Int>)] = []
+        for band in bands {
+            let top = band.lowerBound - p.padding.top, bottom = band.upperBound - 1 - p.padding.top + p.kernelH
+            let rows = max(0, top)..<min(inShape.h, bottom)
+            var q = p
+            q.padding = Padding(top: rows.lowerBound - top, left: p.padding.left, bottom: bottom - rows.upperBound,
+                                right: p.padding.right)
+            let attributes = try PrimitiveAttributes()
+            for op in fused {
+                guard case .eltwise(let alg, let alpha, let beta) = op else { return false }
+                try attributes.appendEltwise(alg, alpha: alpha, beta: beta)
+            }
+            try attributes.commit()
+            let bandIn = Shape(n: inShape.n, c: inShape.c, h: rows.count, w: inShape.w)
+            let bandOut = Shape(n: outShape.n, c: outShape.c, h: band.count, w: outShape.w)
+            guard let (pd, _, _) = try? convolution(q, input: bandIn, output: bandOut, attributes, node.name + ".band",
+                                                    dst: try MD.tagged(bandOut.dims, dnnl_nChw16c), weightsNeeded: false),
+                  pd.implementation.contains("wino") else { return false }
+            plans.append((pd, band, rows))
+        }
+        let inDesc = try MD.tagged(inShape.dims, dnnl_nChw16c), outDesc = try MD.tagged(outShape.dims, dnnl_nChw16c)
+        let (source, _) = try useRef(x, as: inDesc)
+        let dst = output(result, outDesc)
+        let g = p.groups
+        let wDims = g == 1 ? p.weight.dims : [g, p.outChannels / g] + Array(p.weight.dims[1...])
+        let bias = try p.bias.map { try permanentMemory(try MD.tagged([p.outChannels], dnnl_x), data: $0) }
+        var weightMemory: Memory?
+        for (k, plan) in plans.enumerated() {
+            let wanted = plan.pd.query(dnnl_query_weights_md)
+            if weightMemory == nil || !MD.equal(weightMemory!.desc, wanted) {
+                weightMemory = try weights(p.weight.data, plain: try MD.tagged(wDims, dnnl_oihw), wanted: wanted)
+            }
+            let name = "\(node.name).band\(k)"
+            let bandIn = Shape(n: inShape.n, c: inShape.c, h: plan.input.count, w: inShape.w)
+            let bandOut = Shape(n: outShape.n, c: outShape.c, h: plan.rows.count, w: outShape.w)
+            let from = view(source, try MD.submemory(inDesc, dims: bandIn.dims, offsets: [0, 0, plan.input.lowerBound, 0]))
+            let (_, src) = newTemp(plan.pd.query(dnnl_query_src_md))
+            try reorder(from: from, to: src, name: name + ".in")
+            let (_, out) = newTemp(plan.pd.query(dnnl_query_dst_md))
+            var args: [(Int32, Memory)] = [(DNNL_ARG_SRC, src), (DNNL_ARG_WEIGHTS, weightMemory!), (DNNL_ARG_DST, out)]
+            if let bias { args.append((DNNL_ARG_BIAS, bias)) }
+            try emit(plan.pd, name: name, args: args)
+            let to = view(.value(result), try MD.submemory(outDesc, dims: bandOut.dims, offsets: [0, 0, plan.rows.lowerBound, 0]))
+            try reorder(from: out, to: to, name: name + ".out")
+        }
+        if let separate { try activateInPlace(separate, dst, name: node.name + ".activation") }
+        return true
     }
 
     mutating func deconvolution(_ p: Deconv2d, input: Shape, output: Shape, _ attr: PrimitiveAttributes,

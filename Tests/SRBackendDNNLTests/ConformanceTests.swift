@@ -132,7 +132,7 @@ struct ConformanceTests {
     @Test("Winograd-sized dense block: concatenations, fused ReLU, separate leaky ReLU, residual tail",
           arguments: [100, 148])
     func winogradDenseBlock(side: Int) throws {
-        // 100x100 has 25 x 25 Winograd tiles (oneDNN uses Winograd); 148x148 has 37 x 37 (it falls back to direct).
+        // 100x100 has 25 x 25 Winograd tiles (one Winograd primitive); 148x148 has 37 x 37 (Winograd on row bands).
         #expect(DNNLBackend.winogradTilesSplitWell(Shape(c: 16, h: 100, w: 100)))
         #expect(!DNNLBackend.winogradTilesSplitWell(Shape(c: 16, h: 148, w: 148)))
         var rng = SeededGenerator(seed: 41)
@@ -149,6 +149,28 @@ struct ConformanceTests {
         let p = g.add(.conv2d(randomConv(&rng, in: 16, out: 16, kernel: 3, pad: 1, activation: .prelu(slopes: slopes))), [l])
         g.outputs = [p]
         try checkConformance(g, input: Shape(c: 16, h: side, w: side), tolerance: .accumulation, seed: 41)
+    }
+
+    @Test("outputs whose Winograd tiles split badly run Winograd on two row bands, with the results of one primitive",
+          arguments: [(148, 148), (146, 147), (163, 147)])
+    func winogradBands(height: Int, width: Int) throws {
+        let out = Shape(c: 16, h: height, w: width)
+        #expect(!DNNLBackend.winogradTilesSplitWell(out))
+        let bands = try #require(DNNLCompiler.winogradBands(out))
+        #expect(bands.count == 2 && bands[0].lowerBound == 0 && bands[1].upperBound == height
+                && bands[0].upperBound == bands[1].lowerBound && bands[0].count % 4 == 0)
+        for band in bands { #expect(DNNLBackend.winogradTilesSplitWell(Shape(c: 16, h: band.count, w: width))) }
+        var rng = SeededGenerator(seed: 42)
+        for activation in [Activation.relu, .leakyRelu(slope: 0.2)] {
+            var g = Graph()
+            let x = g.add(.input)
+            let a = g.add(.conv2d(randomConv(&rng, in: 16, out: 32, kernel: 3, pad: 1, activation: activation)), [x])
+            g.outputs = [g.add(.conv2d(randomConv(&rng, in: 32, out: 16, kernel: 3, pad: 1)), [a])]
+            let exe = try #require(try DNNLBackend().compile(g, inputShape: Shape(c: 16, h: height, w: width)) as? DNNLExecutable)
+            #expect(exe.actionNames.filter { $0.hasSuffix(".band0") || $0.hasSuffix(".band1") }.count == 4,
+                    "\(exe.actionNames)")
+            try checkConformance(g, input: Shape(c: 16, h: height, w: width), tolerance: .accumulation, seed: 43)
+        }
     }
 
     @Test("RRDB-like dense blocks write into their concatenation buffers: no copies, same results")
