@@ -39,6 +39,7 @@ extension Engine {
     public func producer(_ image: Image, with model: LoadedModel,
                          options: UpscaleOptions = UpscaleOptions()) throws(EngineError) -> any RowProducer {
         let plan = try self.plan(for: model, height: image.height, width: image.width, options: options)
+        makeRoom(for: model, working: plan.budgets.memory)
         do {
             let rows = try runLock.withLock { _ in try Self.rowSources(image, model: model, plan: plan, options: options, engine: self) }
             return UpscaleProducer(image: image, scale: model.scale, colorRows: rows.color, alphaRows: rows.alpha, engine: self)

@@ -93,6 +93,21 @@ public final class Engine: Sendable {
         trimLoadedModels(keepingMostRecent: true)
     }
 
+    /// Before a run of `model` that may use `working` bytes (its plan's budget): unloads the other models, least
+    /// recently used first, while they, `model` and the run would hold more than `modelMemory` together. A server
+    /// whose budget fits one model and one job at a time then holds one model (a two-model replica peaked at
+    /// 2.17 GB with `--max-memory 1G`: the first model stayed loaded through the second one's job).
+    func makeRoom(for model: LoadedModel, working: Int) {
+        guard let budget = modelMemory else { return }
+        models.withLock { list in
+            while let victim = list.firstIndex(where: { $0.model !== model }),
+                  list.reduce(0, { $0 + ($1.model === model ? 0 : $1.model.residentBytes) })
+                      + model.residentBytes + working > budget {
+                list.remove(at: victim)
+            }
+        }
+    }
+
     private func trimLoadedModels(keepingMostRecent: Bool) {
         guard let budget = modelMemory else { return }
         models.withLock { list in
@@ -121,6 +136,7 @@ public final class Engine: Sendable {
         var raster = Raster(width: image.width * s, height: image.height * s, bands: image.channels,
                             depth: image.bitDepth, iccProfile: image.iccProfile, exif: image.exif, xmp: image.xmp)
         let plan = try self.plan(for: model, height: image.height, width: image.width, options: options)
+        makeRoom(for: model, working: plan.budgets.memory)
         let gray = image.colorChannels == 1
         do {
             try runLock.withLock { _ in

@@ -12,8 +12,11 @@ public struct ExecutionPlan: Sendable {
     public struct Budgets: Sendable, Hashable {
         /// The budget itself: network activations of one window plus the float bands of finished output rows.
         public var memory: Int
-        /// Tail activations one row band may hold (3/32 of the budget: 96 MiB at 1 GiB). A model's row-local
-        /// high-resolution tail (RRDBNet's 2x/4x layers) runs in bands of this size.
+        /// Tail activations one row band may hold: 3/32 of the budget, at least 96 MiB (the size at 1 GiB). A
+        /// model's row-local high-resolution tail (RRDBNet's 2x/4x layers) runs in bands of this size. Below 1 GiB
+        /// the tile planner keeps windows small instead: 48 MiB bands at 512 MiB let it pick 172- instead of
+        /// 156-pixel realesrgan-x4plus tiles, whose peak RSS was 1.14 GB instead of 0.89 GB (the per-pixel probes
+        /// underestimate the larger windows).
         public var bandBytes: Int
         /// Activation bytes one model's cached executables may hold together (the budget); the least recently
         /// used leave beyond it. The engine also trims them when its models together exceed its model memory.
@@ -24,7 +27,7 @@ public struct ExecutionPlan: Sendable {
 
         public init(memory: Int) {
             self.memory = memory
-            bandBytes = memory / 32 * 3
+            bandBytes = max(96 << 20, memory / 32 * 3)
             executableCacheBytes = memory
             scratchpadBytes = memory / 2
         }

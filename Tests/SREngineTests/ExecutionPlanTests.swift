@@ -100,7 +100,9 @@ struct ExecutionPlanTests {
         #expect(standard.executableCacheBytes == 1 << 30)
         #expect(standard.scratchpadBytes == DNNLBackend.winogradScratchpadLimit)
         let small = ExecutionPlan.Budgets(memory: 512 << 20)
-        #expect(small.bandBytes == 48 << 20 && small.executableCacheBytes == 512 << 20 && small.scratchpadBytes == 256 << 20)
+        #expect(small.bandBytes == 96 << 20 && small.executableCacheBytes == 512 << 20 && small.scratchpadBytes == 256 << 20)
+        let large = ExecutionPlan.Budgets(memory: 4 << 30)
+        #expect(large.bandBytes == 384 << 20 && large.executableCacheBytes == 4 << 30 && large.scratchpadBytes == 2 << 30)
         #expect(small.compileLimits == CompileLimits(scratchpadBytes: 256 << 20))
     }
 
@@ -147,6 +149,26 @@ struct ExecutionPlanTests {
         #expect(plan.tile == nil && !plan.sharesStatistics)
         let out = try engine.upscale(image(width: 44, height: 43), with: model)
         #expect(out.width == 176 && out.height == 172)
+    }
+
+    @Test("before a run, other models leave when they, the model and the run's budget exceed the model memory")
+    func roomForTheRun() throws {
+        let a = Self.fixture("srvgg_x4.pth"), b = Self.fixture("span_x2.pth")
+        let engine = try engine([DNNLBackend(), ReferenceBackend()], modelMemory: 256 << 20)
+        _ = try engine.model(a)
+        let second = try engine.model(b)
+        #expect(engine.loadedModels == [a, b])
+        // A run that may use 16 MiB fits beside both small models.
+        _ = try engine.upscale(image(width: 20, height: 16), with: second, options: UpscaleOptions(maxMemory: 16 << 20))
+        #expect(engine.loadedModels == [a, b])
+        // One that may use the whole budget does not: the other model leaves, the one running stays.
+        _ = try engine.upscale(image(width: 20, height: 16), with: second, options: UpscaleOptions(maxMemory: 256 << 20))
+        #expect(engine.loadedModels == [b])
+        // Without a model memory nothing leaves.
+        let unlimited = try self.engine([DNNLBackend(), ReferenceBackend()])
+        _ = try unlimited.model(a)
+        _ = try unlimited.upscale(image(width: 20, height: 16), with: try unlimited.model(b))
+        #expect(unlimited.loadedModels == [a, b])
     }
 
     @Test("tiles share statistics only where the host needs declare them and tiling happens",
