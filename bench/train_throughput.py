@@ -9,8 +9,11 @@ Both use --threads threads. Runs alternate engine by engine, --rounds times; med
 
     python3 bench/train_throughput.py [--enhance .build-release/release/enhance] [--data DIR] [--steps 20]
                                       [--no-pytorch]   # Enhance only (machines without python3-torch)
+    python3 bench/train_throughput.py --baseline OLD_ENHANCE [--enhance NEW_ENHANCE] [--rounds 2]
+        # two builds of Enhance, alternating: wall ms/step and CPU ms/step ((CPU of a 20-step run - CPU of a 5-step run)
+        # / 15, user + system of the process), which stays comparable while other work shares the machine
 """
-import argparse, json, os, re, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, re, resource, statistics, subprocess, sys, tempfile, time
 
 TORCH_CODE = r'''
 import sys, time, torch, torch.nn as nn, torch.nn.functional as F
@@ -59,6 +62,38 @@ def enhance_ms(binary, data, threads, steps):
         return 1000 / statistics.median(rates[1:])
 
 
+def enhance_cpu_ms(binary, data, threads):
+    def cpu(steps):
+        with tempfile.TemporaryDirectory() as out:
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            subprocess.run([binary, 'train', '--data', data, '-o', out, '--steps', str(steps), '--log-every', '5',
+                            '--validate-every', '100000', '--checkpoint-every', '100000', '--hold-out', '0',
+                            '--threads', str(threads)], capture_output=True, check=True,
+                           env=dict(os.environ, OMP_WAIT_POLICY='passive'))
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            return (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return (cpu(20) - cpu(5)) / 15 * 1000
+
+
+def compare(a):
+    results = {'baseline': {'wall': [], 'cpu': []}, 'enhance': {'wall': [], 'cpu': []}}
+    for r in range(a.rounds):
+        for name, binary in [('baseline', a.baseline), ('enhance', a.enhance)]:
+            load = os.getloadavg()[0]
+            wall, cpu = enhance_ms(binary, a.data, a.threads, a.steps), enhance_cpu_ms(binary, a.data, a.threads)
+            results[name]['wall'].append(wall)
+            results[name]['cpu'].append(cpu)
+            print(f"round {r + 1} {name}: {wall:.0f} ms/step wall, {cpu:.0f} CPU-ms/step (load {load:.2f})", flush=True)
+    med = {n: {k: statistics.median(v) for k, v in d.items()} for n, d in results.items()}
+    print(f"\n| build | wall ms/step (median) | CPU ms/step (median) |\n|---|---:|---:|")
+    for n in results:
+        print(f"| {n} ({a.baseline if n == 'baseline' else a.enhance}) | {med[n]['wall']:.0f} | {med[n]['cpu']:.0f} |")
+    print(f"\nenhance / baseline: wall {med['enhance']['wall'] / med['baseline']['wall']:.3f}, "
+          f"CPU {med['enhance']['cpu'] / med['baseline']['cpu']:.3f}")
+    if a.json:
+        json.dump(results, open(a.json, 'w'))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--enhance', default='.build-release/release/enhance')
@@ -68,8 +103,11 @@ def main():
     ap.add_argument('--steps', type=int, default=20)
     ap.add_argument('--rounds', type=int, default=2)
     ap.add_argument('--no-pytorch', action='store_true', help='time Enhance only')
+    ap.add_argument('--baseline', help='another enhance binary to compare with, alternating (no PyTorch)')
     ap.add_argument('--json')
     a = ap.parse_args()
+    if a.baseline:
+        return compare(a)
     load = os.getloadavg()[0]
     results = {'enhance': [], 'pytorch': []}
     for r in range(a.rounds):
