@@ -1,5 +1,6 @@
 import Foundation
 import SRCore
+import SRModels
 
 extension Engine {
     /// A model whose weights are `(1 - weight) * a + weight * b`; both must share one architecture and scale.
@@ -15,8 +16,20 @@ extension Engine {
                                  "they need the same scale and architecture")
         }
         let graph: Graph
-        do { graph = try first.graph.interpolated(with: second.graph, t: Float(weight)) } catch {
-            throw .invalidOption("cannot blend \(first.id) with \(second.id): \(error)")
+        if case .weights(let pathA) = try store.resolve(a).files, case .weights(let pathB) = try store.resolve(b).files {
+            // Weight files blend their state dicts (folded batch norms and re-parameterised kernels are not linear in
+            // the parameters); ncnn models blend their graphs' weights.
+            do {
+                let mixed = try ArchitectureRegistry.standard.load(path: pathA)
+                    .blended(with: try ArchitectureRegistry.standard.load(path: pathB), t: Float(weight))
+                graph = LoadedModel.hostGraph(try mixed.imageGraph(), mixed.facts.host)
+            } catch {
+                throw .invalidOption("cannot blend \(first.id) with \(second.id): \(error)")
+            }
+        } else {
+            do { graph = try first.graph.interpolated(with: second.graph, t: Float(weight)) } catch {
+                throw .invalidOption("cannot blend \(first.id) with \(second.id): \(error)")
+            }
         }
         let id = "\(first.id)+\(second.id)@\(weight)"
         return LoadedModel(id: id, scale: first.scale, host: first.host, entry: first.entry, graph: graph,
