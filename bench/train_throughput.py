@@ -57,7 +57,8 @@ def enhance_ms(binary, data, threads, steps):
         r = subprocess.run([binary, 'train', '--data', data, '-o', out, '--steps', str(steps + 5), '--log-every', '5',
                             '--validate-every', '100000', '--checkpoint-every', '100000', '--hold-out', '0',
                             '--threads', str(threads)], capture_output=True, text=True, check=True)
-        rates = [float(m) for m in re.findall(r'([0-9.]+) steps/s', r.stdout)]
+        # train.jsonl has the full-precision rate of each logged window (stdout rounds it to two decimals).
+        rates = [json.loads(line)['stepsPerSecond'] for line in open(os.path.join(out, 'train.jsonl')) if line.strip()]
         # The first window includes start-up and primitive creation; the rest are steady steps.
         return 1000 / statistics.median(rates[1:])
 
