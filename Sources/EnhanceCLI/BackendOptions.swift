@@ -22,6 +22,10 @@ struct BackendOptions: Sendable {
     var padChannels: Bool
     /// `ENHANCE_ROW_BANDS=0` runs row-local tails unbanded (for experiments; `upscale`, `bench`, `eval`).
     var rowBands: Bool
+    /// `ENHANCE_WINDOW_SLACK=1` lets the Real-ESRGAN padding reflect up to 12 more pixels so that windows suit
+    /// Winograd's tiling (the behaviour before Winograd ran on row bands; it changes outputs near the bottom and right
+    /// edges, so it is for measurements only).
+    var windowSlack: Bool
 
     /// - Throws: `ValidationError` for an `ENHANCE_CONV_ALGORITHM` that names no algorithm.
     init(threads: Int? = nil, precision: Precision = .fp32,
@@ -39,13 +43,14 @@ struct BackendOptions: Sendable {
         }
         padChannels = environment["ENHANCE_PAD_CHANNELS"] != "0"
         rowBands = environment["ENHANCE_ROW_BANDS"] != "0"
+        windowSlack = environment["ENHANCE_WINDOW_SLACK"] == "1"
     }
 
     /// The backends, most preferred first: oneDNN, then the plain-Swift reference backend for a model with an op
     /// oneDNN's backend declines (slow, but it runs). A new backend is registered here.
     func backends() -> [any Backend] {
         [DNNLBackend(convolutionAlgorithm: convolutionAlgorithm, precision: precision, threads: threads,
-                     padChannels: padChannels),
+                     padChannels: padChannels, windowSlack: windowSlack),
          ReferenceBackend()]
     }
 

@@ -67,8 +67,13 @@ public struct DNNLBackend: Backend {
     /// kernels (fp32 Winograd only; `ENHANCE_PAD_CHANNELS=0` in the CLI turns it off, for experiments).
     public var padChannels: Bool
 
+    /// Whether `prefersWindow` asks for Winograd-friendly windows (the engine then pads Real-ESRGAN windows by up to
+    /// 12 more pixels, which changes outputs near the edges). Off by default: for measurements only.
+    public var windowSlack: Bool
+
     public init(convolutionAlgorithm: ConvolutionAlgorithm = .winograd, precision: Precision = .fp32,
-                threads: Int? = nil, padChannels: Bool = true, weightCache: WeightCache? = nil) {
+                threads: Int? = nil, padChannels: Bool = true, windowSlack: Bool = false, weightCache: WeightCache? = nil) {
+        self.windowSlack = windowSlack
         self.convolutionAlgorithm = convolutionAlgorithm
         self.precision = precision
         self.threads = threads
@@ -108,15 +113,22 @@ public struct DNNLBackend: Backend {
             rewritten = GraphRewrites.padChannels(rewritten, shapes: try rewritten.inferShapes(inputs: inputShapes))
         }
         let shapes = try rewritten.inferShapes(inputs: inputShapes)
-        var compiler = DNNLCompiler(graph: rewritten, shapes: shapes, algorithm: convolutionAlgorithm, precision: precision)
+        // Windows whose Winograd tiles split badly run a few zero rows taller (exact), or else on row bands.
+        let rowExtension = convolutionAlgorithm == .winograd && precision == .fp32 && !windowSlack
+            ? DNNLCompiler.rowExtension(rewritten, inputShapes: inputShapes, shapes: shapes) : nil
+        var compiler = DNNLCompiler(graph: rewritten, shapes: rowExtension?.shapes ?? shapes, algorithm: convolutionAlgorithm,
+                                    precision: precision)
+        if rowExtension != nil { compiler.validShapes = shapes }
         compiler.weightCache = weightCache
         compiler.scratchpadLimit = limits.scratchpadBytes
         return try compiler.compile()
     }
 
-    /// Windows whose Winograd tiles split badly run slow (see `winogradFriendlyWindow`); only fp32 Winograd cares.
+    /// Every window runs at full speed: a convolution whose Winograd tiles split badly runs on row bands that split
+    /// well (`DNNLCompiler.winogradBands`), so the engine never needs to change the padding for speed. With
+    /// `windowSlack` (measurements only) the old preference for Winograd-friendly windows comes back.
     public func prefersWindow(height: Int, width: Int) -> Bool {
-        guard convolutionAlgorithm == .winograd, precision == .fp32 else { return true }
+        guard windowSlack, convolutionAlgorithm == .winograd, precision == .fp32 else { return true }
         return Self.winogradFriendlyWindow(height: height, width: width)
     }
 

@@ -231,7 +231,12 @@ extension DNNLCompiler {
 
     /// Everything `winogradPays` asks except how the output's tiles split.
     func winogradEligible(_ p: Conv2d, output: Shape) -> Bool {
-        precision == .fp32 && p.groups == 1 && p.kernelH == 3 && p.kernelW == 3 && p.strideH == 1 && p.strideW == 1
+        precision == .fp32 && Self.winogradEligible(p, output: output)
+    }
+
+    /// The shape conditions of `winogradEligible` (fp32 aside).
+    static func winogradEligible(_ p: Conv2d, output: Shape) -> Bool {
+        p.groups == 1 && p.kernelH == 3 && p.kernelW == 3 && p.strideH == 1 && p.strideW == 1
             && p.dilationH == 1 && p.dilationW == 1 && p.inChannels % 16 == 0 && p.outChannels % 16 == 0
             && output.h * output.w >= DNNLBackend.winogradMinimumPixels
     }

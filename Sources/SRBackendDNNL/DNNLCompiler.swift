@@ -71,6 +71,11 @@ struct DNNLCompiler {
     var weightCache: WeightCache?
     /// The largest scratchpad a Winograd convolution may use; larger ones run direct (`CompileLimits`).
     var scratchpadLimit = DNNLBackend.winogradScratchpadLimit
+    /// With a row extension (`rowExtension`): the shapes the caller compiled for, while `shapes` are those the
+    /// primitives run at, a few zero rows taller. Nil: no extension.
+    var validShapes: [Shape]?
+    /// Zero buffers read by `zeroExtension`, by dimensions and type.
+    var zeroBuffers: [String: Memory] = [:]
 
     init(graph: Graph, shapes: [Shape], algorithm: DNNLBackend.ConvolutionAlgorithm, precision: DNNLBackend.Precision = .fp32) {
         self.graph = graph
@@ -106,9 +111,21 @@ struct DNNLCompiler {
         var inputMemories: [Memory] = []
         for inputID in graph.inputs {
             // Host f32 (a bf16 input holds bf16-exact floats; readers reorder it to bf16 when they want it).
-            let m = define(.value(inputID), try MD.host(shapes[inputID]))
-            md[inputID] = m.desc
-            inputMemories.append(m)
+            let valid = validShapes?[inputID] ?? shapes[inputID]
+            if valid == shapes[inputID] {
+                let m = define(.value(inputID), try MD.host(shapes[inputID]))
+                md[inputID] = m.desc
+                inputMemories.append(m)
+            } else {
+                // The caller's rows go to the top of the taller value; the rows below are zero.
+                let (_, host) = newTemp(try MD.host(valid))
+                let m = define(.value(inputID), try MD.host(shapes[inputID]))
+                md[inputID] = m.desc
+                try reorder(from: host, to: view(.value(inputID), try MD.submemory(m.desc, dims: valid.dims, offsets: [0, 0, 0, 0])),
+                            name: "input(\(graph.nodes[inputID].name))")
+                try zeroExtension(inputID)
+                inputMemories.append(host)
+            }
         }
 
         for (id, node) in graph.nodes.enumerated() {
@@ -120,13 +137,19 @@ struct DNNLCompiler {
                 let chain = chains[head]!
                 do {
                     try lowerHead(head, postOps: chain.ops, as: id)
+                    try zeroExtension(id)
                 } catch is FusionFailed {
                     // oneDNN has no fused kernel for this chain: run each node on its own.
                     try lowerHead(head, postOps: [], as: head)
-                    for k in chain.absorbed { try lower(k) }
+                    try zeroExtension(head)
+                    for k in chain.absorbed {
+                        try lower(k)
+                        try zeroExtension(k)
+                    }
                 }
             } else if absorbedBy[id] == nil {
                 try lower(id)
+                try zeroExtension(id)
             }
         }
 
@@ -136,8 +159,15 @@ struct DNNLCompiler {
         var outputMemories: [Memory] = []
         for out in graph.outputs {
             // In the value's own element type first (a bf16 value computed in f32 is rounded here), then f32.
-            var m = try use(out, as: try MD.plain(shapes[out]))
-            if shapes[out].elementType != .f32 {
+            let (ref, own) = try useRef(out, as: try MD.plain(shapes[out]))
+            var m = own
+            if let valid = validShapes?[out], valid != shapes[out] {
+                // Only the caller's rows leave a row-extended executable.
+                let (_, host) = newTemp(try MD.host(valid))
+                try reorder(from: view(ref, try MD.submemory(own.desc, dims: valid.dims, offsets: [Int](repeating: 0, count: valid.rank))),
+                            to: host, name: "output(\(graph.nodes[out].name))")
+                m = host
+            } else if shapes[out].elementType != .f32 {
                 let (_, host) = newTemp(try MD.host(shapes[out]))
                 try reorder(from: m, to: host, name: "output(\(graph.nodes[out].name))")
                 m = host
@@ -148,9 +178,63 @@ struct DNNLCompiler {
         }
 
         let (storage, arena) = plan()
-        return DNNLExecutable(inputShapes: graph.inputs.map { shapes[$0] }, outputShapes: graph.outputs.map { shapes[$0] },
+        let callerShapes = validShapes ?? shapes
+        return DNNLExecutable(inputShapes: graph.inputs.map { callerShapes[$0] }, outputShapes: graph.outputs.map { callerShapes[$0] },
                               actions: actions, inputs: inputMemories, outputs: outputMemories,
                               storage: storage + permanent, arenaBytes: arena)
+    }
+
+    // MARK: - Row extension
+
+    /// Zero rows below a graph's image inputs that make every Winograd-eligible 3x3 convolution's tiles split well,
+    /// for a graph whose every op keeps rows apart (`Op.rowDependence`: same-padded stride-1 convolutions,
+    /// element-wise ops, concatenations, integer nearest upsamplings, pixel shuffles). Nil when no convolution needs
+    /// it or the graph cannot take it.
+    ///
+    /// The executable then runs `k` rows taller (times each value's upsampling) and sets the extra rows of every value
+    /// back to zero after each step (`zeroExtension`): a convolution at the last real row reads zeros below it,
+    /// exactly the zero padding it has in the caller's shape, so the real rows come out as they would without the
+    /// extension (only Winograd's rounding differs). Unlike reflecting more of the image (what the Real-ESRGAN
+    /// pipeline did before), it never changes the result.
+    static func rowExtension(_ graph: Graph, inputShapes: [Shape], shapes: [Shape]) -> (rows: Int, shapes: [Shape])? {
+        for node in graph.nodes {
+            if case .input = node.op { continue }
+            if case .constant(let t) = node.op {
+                guard t.shape.rank == 4, t.shape.h == 1 else { return nil }
+                continue
+            }
+            guard node.op.rowDependence != nil else { return nil }
+        }
+        func needs(_ shapes: [Shape]) -> Bool {
+            graph.nodes.indices.contains { id in
+                guard case .conv2d(let p) = graph.nodes[id].op else { return false }
+                return winogradEligible(p, output: shapes[id]) && !DNNLBackend.winogradTilesSplitWell(shapes[id])
+            }
+        }
+        guard needs(shapes) else { return nil }
+        for k in 1...12 {
+            let taller = inputShapes.map { s -> Shape in
+                guard s.rank == 4, s.layout == .nchw, s.h > 1 else { return s }
+                var t = s
+                t.h += k
+                return t
+            }
+            if let extended = try? graph.inferShapes(inputs: taller), !needs(extended) { return (k, extended) }
+        }
+        return nil
+    }
+
+    /// Sets the rows of value `v` below the caller's shape back to zero (nothing without a row extension).
+    mutating func zeroExtension(_ v: ValueID) throws {
+        guard let valid = validShapes?[v], valid.rank == 4, shapes[v].rank == 4, valid.h < shapes[v].h,
+              let desc = md[v] else { return }
+        let extra = [shapes[v].n, shapes[v].c, shapes[v].h - valid.h, shapes[v].w]
+        let key = "\(extra)-\(desc.data_type.rawValue)"
+        if zeroBuffers[key] == nil {
+            zeroBuffers[key] = try permanentMemory(try MD.tagged(extra, dnnl_nchw, desc.data_type), data: [])
+        }
+        let target = view(ref(of: v), try MD.submemory(desc, dims: extra, offsets: [0, 0, valid.h, 0]))
+        try reorder(from: zeroBuffers[key]!, to: target, name: "zero(\(graph.nodes[v].name))")
     }
 
     /// Whether `node` is lowered by `lowerHead` and may absorb a post-op chain: convolutions, transposed

@@ -162,15 +162,49 @@ struct ConformanceTests {
         for band in bands { #expect(DNNLBackend.winogradTilesSplitWell(Shape(c: 16, h: band.count, w: width))) }
         var rng = SeededGenerator(seed: 42)
         for activation in [Activation.relu, .leakyRelu(slope: 0.2)] {
+            // A global pool (squeeze-excitation) reads every row, so these graphs cannot run on taller windows.
             var g = Graph()
             let x = g.add(.input)
             let a = g.add(.conv2d(randomConv(&rng, in: 16, out: 32, kernel: 3, pad: 1, activation: activation)), [x])
-            g.outputs = [g.add(.conv2d(randomConv(&rng, in: 32, out: 16, kernel: 3, pad: 1)), [a])]
+            let b = g.add(.conv2d(randomConv(&rng, in: 32, out: 16, kernel: 3, pad: 1)), [a])
+            g.outputs = [g.add(.binary(.mul), [b, g.add(.pool(.global(.average)), [b])])]
             let exe = try #require(try DNNLBackend().compile(g, inputShape: Shape(c: 16, h: height, w: width)) as? DNNLExecutable)
             #expect(exe.actionNames.filter { $0.hasSuffix(".band0") || $0.hasSuffix(".band1") }.count == 4,
                     "\(exe.actionNames)")
             try checkConformance(g, input: Shape(c: 16, h: height, w: width), tolerance: .accumulation, seed: 43)
         }
+    }
+
+    @Test("row-local networks whose Winograd tiles split badly run a few zero rows taller, with the same results",
+          arguments: [(148, 148), (146, 147), (163, 147)])
+    func rowExtension(height: Int, width: Int) throws {
+        var rng = SeededGenerator(seed: 44)
+        // An RRDB-like stack: convolutions, a concatenation, a residual sum, an upsampling and a pixel shuffle.
+        var g = Graph()
+        let x = g.add(.input)
+        let a = g.add(.conv2d(randomConv(&rng, in: 16, out: 16, kernel: 3, pad: 1, activation: .leakyRelu(slope: 0.2))), [x])
+        let c = g.add(.concat, [x, a])
+        let b = g.add(.conv2d(randomConv(&rng, in: 32, out: 16, kernel: 3, pad: 1)), [c])
+        let r = g.add(.weightedSum([0.2, 1]), [b, x])
+        let s = g.add(.activation(.sigmoid), [r])    // sigmoid(0) = 0.5: the extra rows must be zeroed again
+        let u = g.add(.resize(Resize(mode: .nearest, scaleH: 2, scaleW: 2)), [s])
+        let d = g.add(.conv2d(randomConv(&rng, in: 16, out: 16, kernel: 3, pad: 1, activation: .relu)), [u])
+        g.outputs = [g.add(.pixelShuffle(factor: 2, mode: .channelsFirst), [d])]
+        let input = Shape(c: 16, h: height, w: width)
+        let shapes = try g.inferShapes(inputs: [input])
+        let ext = try #require(DNNLCompiler.rowExtension(g, inputShapes: [input], shapes: shapes))
+        #expect(ext.rows >= 1 && ext.rows <= 12)
+        for id in g.nodes.indices { if case .conv2d = g.nodes[id].op { #expect(DNNLBackend.winogradTilesSplitWell(ext.shapes[id])) } }
+        let exe = try #require(try DNNLBackend().compile(g, inputShape: input) as? DNNLExecutable)
+        #expect(exe.inputShape == input && exe.outputShape == shapes[g.outputs[0]])
+        #expect(exe.actionNames.contains { $0.hasPrefix("zero(") } && !exe.actionNames.contains { $0.hasSuffix(".band0") })
+        try checkConformance(g, input: input, tolerance: .accumulation, seed: 45)
+        // Not for networks with an op that mixes rows (a global pool), nor when the tiles already split well.
+        var h = g
+        h.outputs = [h.add(.pool(.global(.average)), [g.outputs[0]])]
+        #expect(DNNLCompiler.rowExtension(h, inputShapes: [input], shapes: try h.inferShapes(inputs: [input])) == nil)
+        let fine = Shape(c: 16, h: 100, w: 100)
+        #expect(DNNLCompiler.rowExtension(g, inputShapes: [fine], shapes: try g.inferShapes(inputs: [fine])) == nil)
     }
 
     @Test("RRDB-like dense blocks write into their concatenation buffers: no copies, same results")
