@@ -40,7 +40,9 @@ extension Graph {
         case (.batchNorm(let b), .beta): vector(b.beta)
         case (.batchNorm(let b), .runningMean): vector(b.runningMean)
         case (.batchNorm(let b), .runningVar): vector(b.runningVar)
-        default: nil
+        case (.layerNorm(let p), .gamma): vector(p.gamma)
+        case (.layerNorm(let p), .beta): vector(p.beta)
+        default: nil   // the op holds no such tensor: `bind` names the key, node and role
         }
     }
 
@@ -78,7 +80,9 @@ extension Graph {
         case (.batchNorm(var b), .beta): b.beta = t.data; return .batchNorm(b)
         case (.batchNorm(var b), .runningMean): b.runningMean = t.data; return .batchNorm(b)
         case (.batchNorm(var b), .runningVar): b.runningVar = t.data; return .batchNorm(b)
-        default: return op
+        case (.layerNorm(var p), .gamma): p.gamma = t.data; return .layerNorm(p)
+        case (.layerNorm(var p), .beta): p.beta = t.data; return .layerNorm(p)
+        default: return op   // unreachable: `bind` asks `value(of:_:)` first
         }
     }
 }
