@@ -63,4 +63,18 @@ struct ShapeTests {
         #expect(Op.matmul(MatMul()).multiplyAccumulates(inputs: [Shape([2, 3, 4], layout: .plain), Shape([4, 5], layout: .plain)],
                                                          output: Shape([2, 3, 5], layout: .plain)) == 2 * 3 * 5 * 4)
     }
+
+    @Test("a layer norm's scale and shift bind from a state dict like a convolution's weights")
+    func layerNormBinding() throws {
+        var g = Graph()
+        let x = g.add(.input)
+        g.outputs = [g.add(.layerNorm(LayerNorm(gamma: [1, 1], beta: [0, 0])), [x], name: "norm",
+                           bindings: [ParameterBinding(.gamma, "norm.weight"),
+                                      ParameterBinding(.beta, "norm.bias")])]
+        try g.bind(["norm.weight": Tensor(dims: [2], data: [2, 3]), "norm.bias": Tensor(dims: [2], data: [0.5, -1])])
+        guard case .layerNorm(let p) = g.nodes[g.outputs[0]].op else { Issue.record("not a layer norm"); return }
+        #expect(p.gamma == [2, 3] && p.beta == [0.5, -1])
+        #expect(g.trainableKeys == ["norm.weight", "norm.bias"])
+        #expect(throws: GraphError.self) { try g.bind(["norm.weight": Tensor(dims: [3], data: [1, 2, 3])]) }
+    }
 }
