@@ -868,6 +868,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "setting), wall time and peak RSS, instead of the network table")
     ph.add_argument("--photo-sizes", nargs="+", type=parse_size, default=[(1000, 700), (2000, 1500)],
                     metavar="WxH", help="photo sizes (BSD100 mosaics, bench/photos.py; default 1000x700 2000x1500)")
+    ph.add_argument("--photo-max-memory", nargs="*", default=["4G"], metavar="BYTES",
+                    help="Enhance also runs with each of these --max-memory budgets (default 4G; none: just the "
+                         "default command)")
     ph.add_argument("--photo-runs", type=int, default=1, help="interleaved runs per engine (default 1)")
     ph.add_argument("--photo-max-rss", type=float, default=None, metavar="GIB",
                     help="kill an engine's process above this RSS (default: MemAvailable - 3 GiB, at most 16)")

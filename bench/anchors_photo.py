@@ -240,7 +240,8 @@ def run_photo(args, pys: dict, enhance: Path | None, models_dir: Path, tmp: Path
             scale = an.SCALES[model]
             variants = []
             if "enhance" in args.engines:
-                variants += [("enhance", "default", []), ("enhance", "--max-memory 4G", ["--max-memory", "4G"])]
+                variants += [("enhance", "default", [])]
+                variants += [("enhance", f"--max-memory {m}", ["--max-memory", m]) for m in args.photo_max_memory]
             if "torch" in args.engines:
                 variants.append(("torch", "bf16, whole image", 0))
             if "ncnn" in args.engines:
