@@ -82,8 +82,22 @@ link() {   # link TARGET: builds $BIN/fuzz-TARGET from Fuzz/TARGET.swift
                     mapfile -t opt < <(python3 Fuzz/swiftpm_args.py "$SCRATCH/debug.yaml" optimised MultipartKit)
                     quiet swiftc "${opt[@]}" -o "$SCRATCH/opt/MultipartKit.o" || ok=0
                 fi
+                # Local targets outside SRServer's dependency closure are left out: .build-fuzz may hold stale objects
+                # of targets SRServer used to depend on (the oneDNN backend, before the engine stopped importing it).
+                local others
+                others=$(swift package describe --type json 2>/dev/null | python3 -c '
+import json, sys
+targets = {t["name"]: t for t in json.load(sys.stdin)["targets"]}
+seen, stack = set(), ["SRServer"]
+while stack:
+    name = stack.pop()
+    if name in seen or name not in targets:
+        continue
+    seen.add(name)
+    stack += targets[name].get("target_dependencies", [])
+print("|".join(sorted(set(targets) - seen)))') || ok=0
                 mapfile -t objs < <(find -L "$DEBUG"/ -path '*.build/*' -name '*.o' \
-                    | grep -v -E '/(enhance|EnhanceCLI|[^/]*Tests|[^/]*-tool|EnhancePackage[^/]*|MultipartKit)\.build/' | sort)
+                    | grep -v -E "/(${others:-enhance}|[^/]*Tests|[^/]*-tool|EnhancePackage[^/]*|MultipartKit)\.build/" | sort)
                 mapfile -t xcc < <(python3 Fuzz/swiftpm_args.py "$SCRATCH/debug.yaml" xcc SRServer)
                 [ $ok = 0 ] || quiet swiftc "${SANITIZE[@]}" -parse-as-library -swift-version 6 -module-name Fuzz_upload \
                     -I "$DEBUG/Modules" "${xcc[@]}" Fuzz/upload.swift "${objs[@]}" "$SCRATCH/opt/MultipartKit.o" \
