@@ -23,7 +23,7 @@ extension DNNLCompiler {
         var bDesc: dnnl_memory_desc_t
         if m.transposeB {
             // b is [..., n, k] in memory; the primitive reads it as [..., k, n] with swapped strides.
-            var strides = MD.rowMajorStrides(db)
+            var strides = Shape.rowMajorStrides(db)
             var dims = db
             dims.swapAt(rank - 1, rank - 2)
             strides.swapAt(rank - 1, rank - 2)
@@ -142,7 +142,7 @@ extension DNNLCompiler {
 
     mutating func lowerPermute(_ id: ValueID, _ p: Permute) throws {
         let x = graph.nodes[id].inputs[0]
-        let inStrides = MD.rowMajorStrides(shapes[x].dims)
+        let inStrides = Shape.rowMajorStrides(shapes[x].dims)
         let dims = shapes[id].dims
         try strided(id, from: x) { try MD.strided(dims, strides: p.order.map { inStrides[$0] }, $0) }
     }
@@ -175,7 +175,7 @@ extension DNNLCompiler {
     mutating func lowerSlice(_ id: ValueID, _ p: Slice) throws {
         let x = graph.nodes[id].inputs[0]
         let s = shapes[x], axis = s.normalised(p.axis)
-        var strides = MD.rowMajorStrides(s.dims)
+        var strides = Shape.rowMajorStrides(s.dims)
         let offset = p.start * strides[axis]
         strides[axis] *= p.step
         let dims = shapes[id].dims

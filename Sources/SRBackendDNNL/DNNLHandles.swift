@@ -230,12 +230,6 @@ enum MD {
         }
     }
 
-    /// Row-major strides of `dims`.
-    static func rowMajorStrides(_ dims: [Int]) -> [Int] {
-        var s = [Int](repeating: 1, count: dims.count)
-        for i in stride(from: dims.count - 2, through: 0, by: -1) { s[i] = s[i + 1] * dims[i + 1] }
-        return s
-    }
     static func any(_ s: Shape, _ type: dnnl_data_type_t = dnnl_f32) throws -> dnnl_memory_desc_t {
         try tagged(s.dims, dnnl_format_tag_any, type)
     }

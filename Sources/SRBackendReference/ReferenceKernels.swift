@@ -141,17 +141,10 @@ public enum ReferenceKernels {
         return Tensor(shape: x.shape, data: out)
     }
 
-    /// Row-major strides of `dims`.
-    static func strides(_ dims: [Int]) -> [Int] {
-        var s = [Int](repeating: 1, count: dims.count)
-        for i in stride(from: dims.count - 2, through: 0, by: -1) { s[i] = s[i + 1] * dims[i + 1] }
-        return s
-    }
-
     /// Strides of `dims` read as a broadcast operand of an `outRank` result: aligned at the end, 0 on size-1 and
     /// missing axes.
     static func broadcastStrides(_ dims: [Int], outRank: Int) -> [Int] {
-        let own = strides(dims)
+        let own = Shape.rowMajorStrides(dims)
         var out = [Int](repeating: 0, count: outRank)
         for i in 0..<dims.count where dims[i] != 1 { out[outRank - dims.count + i] = own[i] }
         return out
@@ -394,7 +387,7 @@ public enum ReferenceKernels {
 
     /// Output axis `i` is input axis `order[i]`.
     public static func permute(_ x: Tensor, _ order: [Int], _ o: Shape) -> Tensor {
-        let own = strides(x.shape.dims)
+        let own = Shape.rowMajorStrides(x.shape.dims)
         var out = [Float]()
         out.reserveCapacity(o.count)
         forEachIndex(o.dims, [order.map { own[$0] }]) { at in out.append(x.data[at[0]]) }
@@ -403,7 +396,7 @@ public enum ReferenceKernels {
 
     /// `torch.roll`: output index `i` reads input index `(i - shift) mod size` on each rolled axis.
     public static func roll(_ x: Tensor, _ r: Roll) -> Tensor {
-        let s = x.shape, own = strides(s.dims)
+        let s = x.shape, own = Shape.rowMajorStrides(s.dims)
         var shift = [Int](repeating: 0, count: s.rank)
         for (k, axis) in zip(r.shifts, r.axes) { shift[s.normalised(axis)] += k }
         var out = [Float](repeating: 0, count: s.count)
@@ -452,7 +445,7 @@ public enum ReferenceKernels {
 
     public static func slice(_ x: Tensor, _ p: Slice, _ o: Shape) -> Tensor {
         let s = x.shape, a = s.normalised(p.axis)
-        var st = strides(s.dims)
+        var st = Shape.rowMajorStrides(s.dims)
         let offset = p.start * st[a]
         st[a] *= p.step
         var out = [Float]()

@@ -101,6 +101,13 @@ public struct Shape: Hashable, Sendable, CustomStringConvertible {
         return a
     }
 
+    /// Row-major element strides of `dims` (the last axis has stride 1).
+    public static func rowMajorStrides(_ dims: [Int]) -> [Int] {
+        var s = [Int](repeating: 1, count: dims.count)
+        for i in stride(from: dims.count - 2, through: 0, by: -1) { s[i] = s[i + 1] * dims[i + 1] }
+        return s
+    }
+
     /// The same dimensions with another layout and element type.
     public func with(layout: Layout? = nil, elementType: ElementType? = nil) -> Shape {
         Shape(dims, layout: layout ?? self.layout, elementType: elementType ?? self.elementType)
